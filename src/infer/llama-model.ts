@@ -1,0 +1,82 @@
+/**
+ * A runnable Llama-family model: embeddings → decoder blocks → final RMSNorm → LM head, with a KV cache
+ * for prefill + decode. Weights are whatever `Linear`s the loader built (dense fp32 today).
+ */
+import type { LlamaConfig } from '../arch/llama-config.js';
+import { UsageError } from '../core/errors.js';
+import type { MatmulBackend } from '../kernels/backend.js';
+import { KvCache } from './kv-cache.js';
+import { llamaBlockForward, type BlockWeights } from './llama-block.js';
+import type { Linear } from './linear.js';
+import { rmsNorm } from './ops.js';
+import { RopeTable } from './rope.js';
+
+export interface LlamaWeights {
+  embed: Float32Array; // (vocab, d)
+  blocks: BlockWeights[];
+  finalNorm: Float32Array; // (d,)
+  lmHead: Linear; // (vocab, d); the embedding matrix when tied
+}
+
+export type LogitsMode = 'all' | 'last' | 'none';
+
+export class LlamaModel {
+  private rope: RopeTable;
+
+  constructor(
+    readonly config: LlamaConfig,
+    readonly weights: LlamaWeights,
+    readonly backend: MatmulBackend,
+  ) {
+    this.rope = RopeTable.forConfig(config, 0);
+  }
+
+  createCache(capacity: number): KvCache {
+    const c = this.config;
+    return new KvCache(c.numLayers, c.numKvHeads, c.headDim, capacity);
+  }
+
+  private ropeFor(positions: number): RopeTable {
+    if (this.rope.maxPos < positions) this.rope = RopeTable.forConfig(this.config, Math.max(positions, 2 * this.rope.maxPos));
+    return this.rope;
+  }
+
+  /** Token embeddings: (T, d). */
+  embed(ids: ArrayLike<number>): Float32Array {
+    const { hiddenSize: d, vocabSize } = this.config;
+    const x = new Float32Array(ids.length * d);
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t];
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+        throw new UsageError('E_TOKEN_ID', `token id ${id} is outside the vocabulary [0, ${vocabSize})`, 'the tokenizer does not match this model');
+      x.set(this.weights.embed.subarray(id * d, (id + 1) * d), t * d);
+    }
+    return x;
+  }
+
+  /**
+   * Runs ids at positions [cache.length, cache.length + T), appends them to the cache and returns
+   * logits: (T, vocab) for 'all', (1, vocab) for 'last', null for 'none'.
+   */
+  forward(ids: ArrayLike<number>, cache: KvCache, mode: LogitsMode = 'all'): Float32Array | null {
+    const c = this.config;
+    const T = ids.length;
+    if (T === 0) throw new UsageError('E_EMPTY', 'forward() needs at least one token');
+    cache.ensureRoom(T);
+    const rope = this.ropeFor(cache.length + T);
+    const x = this.embed(ids);
+    for (let l = 0; l < c.numLayers; l++) llamaBlockForward(c, this.weights.blocks[l], this.backend, rope, cache, l, x, T);
+    cache.length += T;
+    if (mode === 'none') return null;
+    const d = c.hiddenSize;
+    const rows = mode === 'all' ? T : 1;
+    const last = mode === 'all' ? x : x.subarray((T - 1) * d, T * d);
+    const h = rmsNorm(last, this.weights.finalNorm, rows, d, c.rmsNormEps, new Float32Array(rows * d));
+    return this.weights.lmHead.forward(h, rows);
+  }
+
+  dispose(): void {
+    for (const b of this.weights.blocks) for (const lin of Object.values(b.linears)) lin.free();
+    this.weights.lmHead.free();
+  }
+}

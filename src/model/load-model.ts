@@ -1,0 +1,76 @@
+/**
+ * Load a Hugging Face Llama-family checkpoint into a runnable LlamaModel: validate config.json, check that
+ * every expected tensor is present with the right shape, decode each tensor to fp32 (one at a time, with a
+ * NaN/Inf check naming the tensor) and hand it to the matmul backend.
+ */
+import type { LlamaConfig } from '../arch/llama-config.js';
+import { expectedTensors, GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../arch/llama-tensors.js';
+import type { LinearRole } from '../arch/llama-tensors.js';
+import { FormatError } from '../core/errors.js';
+import { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
+import type { MatmulBackend } from '../kernels/backend.js';
+import type { BlockWeights } from '../infer/llama-block.js';
+import { LlamaModel } from '../infer/llama-model.js';
+import { DenseLinear, type Linear } from '../infer/linear.js';
+import { readModelConfig } from './model-dir.js';
+
+export interface LoadProgress {
+  tensor: string;
+  index: number;
+  count: number;
+}
+
+export interface LoadOptions {
+  checkFinite?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+/** Throws a FormatError naming the first missing or mis-shaped tensor. */
+export function validateCheckpointTensors(config: LlamaConfig, ckpt: SafetensorsCheckpoint, dir: string): void {
+  for (const t of expectedTensors(config)) {
+    const info = ckpt.tensors.get(t.name);
+    if (!info)
+      throw new FormatError('E_MISSING_TENSOR', `tensor '${t.name}' is missing`, dir, 'the checkpoint does not match config.json (wrong num_hidden_layers, biases or tie_word_embeddings?)');
+    if (info.shape.length !== t.shape.length || info.shape.some((v, i) => v !== t.shape[i]))
+      throw new FormatError(
+        'E_TENSOR_SHAPE',
+        `tensor '${t.name}' has shape [${info.shape}] but config.json implies [${t.shape}]`,
+        dir,
+        'the checkpoint does not match config.json',
+      );
+  }
+}
+
+export async function loadModel(dir: string, backend: MatmulBackend, opts: LoadOptions = {}): Promise<LlamaModel> {
+  const { config } = readModelConfig(dir);
+  const ckpt = await SafetensorsCheckpoint.open(dir);
+  try {
+    validateCheckpointTensors(config, ckpt, dir);
+    const count = expectedTensors(config).length;
+    let index = 0;
+    const read = async (name: string): Promise<Float32Array> => {
+      opts.onProgress?.({ tensor: name, index: index++, count });
+      return ckpt.readF32(name, { checkFinite: opts.checkFinite ?? true });
+    };
+    const embed = await read(GLOBAL_TENSORS.embed);
+    const blocks: BlockWeights[] = [];
+    for (let l = 0; l < config.numLayers; l++) {
+      const inputNorm = await read(normName(l, 'input_layernorm'));
+      const postNorm = await read(normName(l, 'post_attention_layernorm'));
+      const linears = {} as Record<LinearRole, Linear>;
+      for (const spec of LLAMA_LINEARS) {
+        const [n, k] = spec.shape(config);
+        const w = await read(linearWeightName(l, spec));
+        const bias = spec.hasBias(config) ? await read(linearBiasName(l, spec)) : null;
+        linears[spec.role] = new DenseLinear(backend, w, n, k, bias);
+      }
+      blocks.push({ inputNorm, postNorm, linears });
+    }
+    const finalNorm = await read(GLOBAL_TENSORS.finalNorm);
+    const lmHeadW = config.tieWordEmbeddings ? embed : await read(GLOBAL_TENSORS.lmHead);
+    const lmHead = new DenseLinear(backend, lmHeadW, config.vocabSize, config.hiddenSize, null);
+    return new LlamaModel(config, { embed, blocks, finalNorm, lmHead }, backend);
+  } finally {
+    await ckpt.close();
+  }
+}
