@@ -1,0 +1,4 @@
+// Entry point of build/kernels.wasm: every export here becomes a wasm export.
+// Built by scripts/build-wasm.mjs (AssemblyScript, --runtime stub, imported shared memory).
+export * from './gemm';
+export * from './dot';

@@ -1,0 +1,62 @@
+/**
+ * The matmul interface the forward pass uses. Two implementations: `scalar` (plain TypeScript, the
+ * oracle, see scalar-backend.ts) and `wasm` (WebAssembly SIMD, multithreaded, see wasm-backend.ts).
+ */
+import { EdgeqError } from '../core/errors.js';
+
+/** A weight matrix W in PyTorch layout (n rows = out features, k cols = in features), prepared once. */
+export interface WeightHandle {
+  readonly n: number;
+  readonly k: number;
+}
+
+export interface MatmulBackend {
+  readonly name: string; // 'scalar' | 'wasm'
+  readonly threads: number;
+  /** Upload/pack W (row-major [n, k]) once, in whatever layout the kernel wants. */
+  prepareWeight(w: Float32Array, n: number, k: number): WeightHandle;
+  /** Y[m, n] = X[m, k] · Wᵀ   (x row-major [m,k]); returns out (allocated if not given). */
+  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array;
+  /** Y[m, n] = A[m, k] · B[n, k]ᵀ for transient operands (attention scores, P·V with V pre-transposed). */
+  matmulTransient(a: Float32Array, m: number, b: Float32Array, n: number, k: number, out?: Float32Array): Float32Array;
+  freeWeight(w: WeightHandle): void;
+  dispose(): Promise<void> | void;
+}
+
+function checkDim(what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `${what} must be a non-negative integer, got ${v}`);
+  }
+}
+
+/** Validates the sizes of one product Y[m, n] = A[m, k] · B[n, k]ᵀ; shared by all backends. */
+export function checkMatmulArgs(
+  a: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  out: Float32Array | undefined,
+  b?: Float32Array,
+): void {
+  checkDim('m', m);
+  checkDim('n', n);
+  checkDim('k', k);
+  if (a.length < m * k) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `input has ${a.length} values, expected at least m*k = ${m}*${k} = ${m * k}`);
+  }
+  if (b && b.length < n * k) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `B has ${b.length} values, expected at least n*k = ${n}*${k} = ${n * k}`);
+  }
+  if (out && out.length < m * n) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `output has ${out.length} values, expected at least m*n = ${m}*${n} = ${m * n}`);
+  }
+}
+
+/** Validates a weight matrix before prepareWeight. */
+export function checkWeightArgs(w: Float32Array, n: number, k: number): void {
+  checkDim('n', n);
+  checkDim('k', k);
+  if (w.length < n * k) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `weight has ${w.length} values, expected at least n*k = ${n}*${k} = ${n * k}`);
+  }
+}

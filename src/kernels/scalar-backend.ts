@@ -1,0 +1,68 @@
+/**
+ * The scalar oracle: obviously-correct triple loops in plain TypeScript, single-threaded.
+ *
+ * Accumulation: each dot product is summed in a JS number (float64) in index order k = 0..K-1 and
+ * rounded to float32 once, when stored into the output. This is slightly *more* accurate than any
+ * fp32-accumulating kernel, which is what an oracle should be.
+ */
+import { EdgeqError } from '../core/errors.js';
+import { checkMatmulArgs, checkWeightArgs, type MatmulBackend, type WeightHandle } from './backend.js';
+
+class ScalarWeight implements WeightHandle {
+  constructor(
+    readonly n: number,
+    readonly k: number,
+    public data: Float32Array | null,
+  ) {}
+}
+
+// Y (m, n) = A (m, k) · B (n, k)ᵀ, all row-major.
+function matmulRef(a: Float32Array, m: number, b: Float32Array, n: number, k: number, out: Float32Array): void {
+  for (let i = 0; i < m; i++) {
+    const ai = i * k;
+    for (let j = 0; j < n; j++) {
+      const bj = j * k;
+      let s = 0; // float64
+      for (let p = 0; p < k; p++) s += a[ai + p]! * b[bj + p]!;
+      out[i * n + j] = s;
+    }
+  }
+}
+
+export class ScalarBackend implements MatmulBackend {
+  readonly name = 'scalar';
+  readonly threads = 1;
+
+  prepareWeight(w: Float32Array, n: number, k: number): WeightHandle {
+    checkWeightArgs(w, n, k);
+    return new ScalarWeight(n, k, w.slice(0, n * k));
+  }
+
+  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {
+    if (!(w instanceof ScalarWeight)) {
+      throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was not prepared by this scalar backend');
+    }
+    if (!w.data) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was already freed');
+    checkMatmulArgs(x, m, w.n, w.k, out);
+    const y = out ?? new Float32Array(m * w.n);
+    matmulRef(x, m, w.data, w.n, w.k, y);
+    return y;
+  }
+
+  matmulTransient(a: Float32Array, m: number, b: Float32Array, n: number, k: number, out?: Float32Array): Float32Array {
+    checkMatmulArgs(a, m, n, k, out, b);
+    const y = out ?? new Float32Array(m * n);
+    matmulRef(a, m, b, n, k, y);
+    return y;
+  }
+
+  freeWeight(w: WeightHandle): void {
+    if (w instanceof ScalarWeight) w.data = null;
+  }
+
+  dispose(): void {}
+}
+
+export function createScalarBackend(): MatmulBackend {
+  return new ScalarBackend();
+}

@@ -1,0 +1,299 @@
+/**
+ * The WebAssembly SIMD matmul backend: build/kernels.wasm (src/kernels/assembly) over one shared
+ * memory, multithreaded with worker_threads (thread-pool.ts). The API is synchronous.
+ *
+ * Weights are repacked once into NR-wide panels (see assembly/gemm.ts). Per call, X is copied in,
+ * the work is split over output columns (panels) or rows, whichever is larger, the calling thread
+ * runs one share and the workers the others, and Y is copied out.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { EdgeqError, MissingFileError } from '../core/errors.js';
+import { checkMatmulArgs, checkWeightArgs, type MatmulBackend, type WeightHandle } from './backend.js';
+import { ThreadPool, type Job } from './thread-pool.js';
+import { wasm, type WasmGlobal, type WasmModule } from './wasm-api.js';
+import { WasmHeap } from './wasm-memory.js';
+
+/** Where the compiled kernels live (from src/kernels/*.ts and from dist/kernels/*.js alike). */
+export const KERNELS_WASM_URL = new URL('../../build/kernels.wasm', import.meta.url);
+
+/** Problems smaller than this many multiply-adds run on the calling thread only. */
+export const PARALLEL_MIN_MACS = 1 << 16;
+
+interface KernelExports {
+  gemm(x: number, w: number, y: number, m: number, n: number, k: number, r0: number, r1: number, p0: number, p1: number, scratch: number): void;
+  gemv(x: number, w: number, y: number, k: number, p0: number, p1: number): void;
+  dotRows(a: number, b: number, y: number, m: number, k: number, ldy: number, j0: number, j1: number): void;
+  packW(src: number, dst: number, n: number, k: number): void;
+  gemmScratchBytes(): number;
+  heapBase(): number;
+  MR: WasmGlobal;
+  NR: WasmGlobal;
+}
+
+/** Export names callable on workers; Job.fn indexes this list. */
+const POOL_FNS = ['gemm', 'gemv', 'dotRows'] as const;
+const FN_GEMM = 0;
+const FN_GEMV = 1;
+const FN_DOT = 2;
+
+let modulePromise: Promise<WasmModule> | undefined;
+
+async function compileKernels(url: URL): Promise<WasmModule> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(url);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new MissingFileError(
+      'E_WASM_MISSING',
+      `cannot read the compiled wasm kernels ${url.pathname} (${code ?? String(err)})`,
+      'run `npm install` or `npm run build:wasm` to compile them',
+    );
+  }
+  try {
+    return await wasm.compile(bytes);
+  } catch (err) {
+    throw new EdgeqError(
+      'E_WASM_COMPILE',
+      `cannot compile ${url.pathname}: ${String(err)}`,
+      'this needs WebAssembly SIMD and threads (Node >= 20); rebuild with `npm run build:wasm`',
+    );
+  }
+}
+
+/** Compiles build/kernels.wasm (once per process; another `url` is compiled uncached). */
+export function loadKernelModule(url: URL = KERNELS_WASM_URL): Promise<WasmModule> {
+  if (url.href !== KERNELS_WASM_URL.href) return compileKernels(url);
+  if (!modulePromise) {
+    modulePromise = compileKernels(url);
+    modulePromise.catch(() => (modulePromise = undefined));
+  }
+  return modulePromise;
+}
+
+class WasmWeight implements WeightHandle {
+  constructor(
+    readonly n: number,
+    readonly k: number,
+    public ptr: number,
+    readonly owner: WasmBackend,
+  ) {}
+}
+
+/** A growable scratch region inside the heap (reused across calls). */
+class Scratch {
+  ptr = 0;
+  size = 0;
+  constructor(private readonly heap: WasmHeap) {}
+  need(bytes: number): number {
+    if (bytes > this.size) {
+      if (this.size > 0) this.heap.free(this.ptr);
+      this.size = Math.max(bytes, Math.ceil(this.size * 1.25));
+      this.ptr = this.heap.alloc(this.size);
+    }
+    return this.ptr;
+  }
+}
+
+/** Splits [0, total) units into `parts` contiguous ranges whose starts are multiples of `grain`. */
+function split(total: number, parts: number, grain: number): Array<[number, number]> {
+  const groups = Math.ceil(total / grain);
+  const p = Math.max(1, Math.min(parts, groups));
+  const out: Array<[number, number]> = [];
+  for (let t = 0; t < p; t++) {
+    const g0 = Math.floor((groups * t) / p);
+    const g1 = Math.floor((groups * (t + 1)) / p);
+    out.push([g0 * grain, Math.min(g1 * grain, total)]);
+  }
+  return out;
+}
+
+class WasmBackend implements MatmulBackend {
+  readonly name = 'wasm';
+  private readonly MR: number;
+  private readonly NR: number;
+  private readonly packScratch: number[]; // per-thread packed-A block for gemm
+  private readonly xBuf: Scratch;
+  private readonly yBuf: Scratch;
+  private readonly bBuf: Scratch; // transient B, raw rows (staging for packW)
+  private readonly bpBuf: Scratch; // transient B, packed panels
+  private disposed = false;
+
+  constructor(
+    readonly threads: number,
+    private readonly heap: WasmHeap,
+    private readonly ex: KernelExports,
+    private readonly pool: ThreadPool | undefined,
+  ) {
+    this.MR = ex.MR.value as number;
+    this.NR = ex.NR.value as number;
+    this.packScratch = Array.from({ length: threads }, () => heap.alloc(ex.gemmScratchBytes()));
+    this.xBuf = new Scratch(heap);
+    this.yBuf = new Scratch(heap);
+    this.bBuf = new Scratch(heap);
+    this.bpBuf = new Scratch(heap);
+  }
+
+  private live(): void {
+    if (this.disposed) throw new EdgeqError('E_DISPOSED', 'this wasm backend was disposed');
+  }
+
+  private panelBytes(n: number, k: number): number {
+    return Math.ceil(n / this.NR) * this.NR * k * 4;
+  }
+
+  // W (n, k) row-major -> panels at dst, staged through bBuf in chunks of whole panels.
+  private pack(dst: number, w: Float32Array, n: number, k: number): void {
+    const NR = this.NR;
+    const rowsPerChunk = Math.max(NR, Math.floor((4 << 20) / Math.max(1, k * 4) / NR) * NR);
+    for (let r0 = 0; r0 < n; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, n - r0);
+      const stage = this.bBuf.need(rows * k * 4);
+      this.heap.f32.set(w.subarray(r0 * k, (r0 + rows) * k), stage >>> 2);
+      this.ex.packW(stage, dst + (r0 / NR) * NR * k * 4, rows, k);
+    }
+  }
+
+  prepareWeight(w: Float32Array, n: number, k: number): WeightHandle {
+    this.live();
+    checkWeightArgs(w, n, k);
+    const ptr = this.heap.alloc(this.panelBytes(n, k));
+    this.pack(ptr, w, n, k);
+    return new WasmWeight(n, k, ptr, this);
+  }
+
+  freeWeight(w: WeightHandle): void {
+    if (!(w instanceof WasmWeight) || w.owner !== this || w.ptr === 0 || this.disposed) return;
+    this.heap.free(w.ptr);
+    w.ptr = 0;
+  }
+
+  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {
+    this.live();
+    if (!(w instanceof WasmWeight) || w.owner !== this) {
+      throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was not prepared by this wasm backend');
+    }
+    if (w.ptr === 0) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was already freed');
+    const { n, k } = w;
+    checkMatmulArgs(x, m, n, k, out);
+    const y = out ?? new Float32Array(m * n);
+    if (m === 0 || n === 0) return y;
+    if (k === 0) return y.fill(0, 0, m * n);
+    this.productPacked(x, m, w.ptr, n, k, y);
+    return y;
+  }
+
+  matmulTransient(a: Float32Array, m: number, b: Float32Array, n: number, k: number, out?: Float32Array): Float32Array {
+    this.live();
+    checkMatmulArgs(a, m, n, k, out, b);
+    const y = out ?? new Float32Array(m * n);
+    if (m === 0 || n === 0) return y;
+    if (k === 0) return y.fill(0, 0, m * n);
+    if (m < this.MR) {
+      // few rows: row dot products on raw B (packing B would cost as much as the product)
+      // A (m, k) · B (n, k)ᵀ -> Y (m, n)
+      const ap = this.xBuf.need(m * k * 4);
+      const bp = this.bBuf.need(n * k * 4);
+      const yp = this.yBuf.need(m * n * 4);
+      const heap = this.heap.f32;
+      heap.set(a.subarray(0, m * k), ap >>> 2);
+      heap.set(b.subarray(0, n * k), bp >>> 2);
+      const parts = this.parts(m, n, k);
+      const jobs = split(n, parts, 4).map(([j0, j1]): Job => ({ fn: FN_DOT, args: [ap, bp, yp, m, k, n, j0, j1] }));
+      this.run(jobs);
+      y.set(this.heap.f32.subarray(yp >>> 2, (yp >>> 2) + m * n));
+      return y;
+    }
+    const wp = this.bpBuf.need(this.panelBytes(n, k));
+    this.pack(wp, b, n, k);
+    this.productPacked(a, m, wp, n, k, y);
+    return y;
+  }
+
+  private parts(m: number, n: number, k: number): number {
+    return m * n * k < PARALLEL_MIN_MACS ? 1 : this.threads;
+  }
+
+  // Y (m, n) = X (m, k) · Wᵀ with W packed at wp.
+  private productPacked(x: Float32Array, m: number, wp: number, n: number, k: number, y: Float32Array): void {
+    const { MR, NR } = this;
+    const panels = Math.ceil(n / NR);
+    const nPad = panels * NR;
+    const mPad = Math.ceil(m / MR) * MR;
+    const xp = this.xBuf.need(m * k * 4);
+    const yp = this.yBuf.need(mPad * nPad * 4);
+    this.heap.f32.set(x.subarray(0, m * k), xp >>> 2);
+    const parts = this.parts(m, n, k);
+    let jobs: Job[];
+    if (m === 1) {
+      // y (n,) = Wp · x (k,): split panels in groups of 4 (the gemv kernel's unit)
+      jobs = split(panels, parts, 4).map(([p0, p1]): Job => ({ fn: FN_GEMV, args: [xp, wp, yp, k, p0, p1] }));
+    } else if (n >= m) {
+      jobs = split(panels, parts, 1).map(([p0, p1]): Job => ({ fn: FN_GEMM, args: [xp, wp, yp, m, n, k, 0, m, p0, p1, 0] }));
+    } else {
+      jobs = split(m, parts, MR).map(([r0, r1]): Job => ({ fn: FN_GEMM, args: [xp, wp, yp, m, n, k, r0, r1, 0, panels, 0] }));
+    }
+    jobs.forEach((job, t) => {
+      if (job.fn === FN_GEMM) job.args[10] = this.packScratch[t]!;
+    });
+    this.run(jobs);
+    const heap = this.heap.f32;
+    const y0 = yp >>> 2;
+    if (nPad === n) y.set(heap.subarray(y0, y0 + m * n));
+    else for (let i = 0; i < m; i++) y.set(heap.subarray(y0 + i * nPad, y0 + i * nPad + n), i * n);
+  }
+
+  private readonly runLocal = (job: Job): void => {
+    const a = job.args;
+    const ex = this.ex;
+    if (job.fn === FN_GEMM) ex.gemm(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!);
+    else if (job.fn === FN_GEMV) ex.gemv(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!);
+    else ex.dotRows(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!);
+  };
+
+  private run(jobs: Job[]): void {
+    if (jobs.length === 1 || !this.pool) {
+      for (const job of jobs) this.runLocal(job);
+      return;
+    }
+    this.pool.run(jobs, this.runLocal);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.pool?.dispose();
+  }
+}
+
+export interface WasmBackendOptions {
+  /** Threads including the calling one; default os.availableParallelism(). */
+  threads?: number;
+  /**
+   * How long (µs) idle workers poll for the next job before sleeping; default 1000. Higher keeps
+   * back-to-back matmuls cheap, 0 makes workers sleep right after each job.
+   */
+  spinMicros?: number;
+}
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<MatmulBackend> {
+  const threads = opts.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new EdgeqError('E_USAGE', `threads must be an integer in 1..256, got ${threads}`);
+  }
+  const module = await loadKernelModule();
+  const memory = new wasm.Memory({ initial: 64, maximum: 65536, shared: true });
+  const instance = await wasm.instantiate(module, {
+    env: {
+      memory,
+      abort() {
+        throw new EdgeqError('E_WASM_KERNEL', 'wasm kernel aborted');
+      },
+    },
+  });
+  const ex = instance.exports as unknown as KernelExports;
+  const heap = new WasmHeap(memory, ex.heapBase());
+  const pool = threads > 1 ? await ThreadPool.create(module, memory, threads - 1, POOL_FNS, opts.spinMicros) : undefined;
+  return new WasmBackend(threads, heap, ex, pool);
+}
