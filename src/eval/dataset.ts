@@ -5,10 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
-import { writeFileAtomic } from '../core/atomic-write.js';
+import { cacheFilePath, readCacheFile, writeCacheFile } from '../core/disk-cache.js';
 import { MissingFileError } from '../core/errors.js';
-import { BUNDLED, edgeqCacheDir } from '../core/paths.js';
+import { BUNDLED } from '../core/paths.js';
 import type { EdgeqTokenizer } from '../tokenizer/tokenizer.js';
 
 export function resolveDatasetPath(dataset: string): string {
@@ -35,19 +34,10 @@ export interface TokenizedText {
 
 export function tokenizeText(tok: EdgeqTokenizer, text: string, useCache = true): TokenizedText {
   const sha256 = createHash('sha256').update(tok.fingerprint).update('\0').update(text).digest('hex');
-  const file = path.join(edgeqCacheDir(), 'tokens', `${sha256}.u32`);
-  if (useCache && fs.existsSync(file)) {
-    const buf = fs.readFileSync(file);
-    if (buf.byteLength % 4 === 0) return { ids: new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice(), sha256, fromCache: true };
-  }
+  const file = cacheFilePath('tokens', `${sha256}.u32`);
+  const cached = useCache ? readCacheFile(file) : null;
+  if (cached && cached.byteLength % 4 === 0) return { ids: new Uint32Array(cached.buffer, 0, cached.byteLength / 4), sha256, fromCache: true };
   const ids = Uint32Array.from(tok.encode(text));
-  if (useCache) {
-    try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      writeFileAtomic(file, new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
-    } catch {
-      // A read-only cache only costs time.
-    }
-  }
+  if (useCache) writeCacheFile(file, new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
   return { ids, sha256, fromCache: false };
 }
