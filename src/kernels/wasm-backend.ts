@@ -2,9 +2,12 @@
  * The WebAssembly SIMD matmul backend: build/kernels.wasm (src/kernels/assembly) over one shared
  * memory, multithreaded with worker_threads (thread-pool.ts). The API is synchronous.
  *
- * Weights are repacked once into NR-wide panels (see assembly/gemm.ts). Per call, X is copied in,
- * the work is split over output columns (panels) or rows, whichever is larger, the calling thread
- * runs one share and the workers the others, and Y is copied out.
+ * Weights are repacked once into NR-wide panels (see assembly/gemm.ts). Per call: X is copied in
+ * and repacked into MR-row blocks (rows split over the threads), then Y is cut into 2-D tiles
+ * (row blocks × panels, so both the M and the N extent are split — whichever is larger gets more
+ * cuts) that the calling thread and the workers claim dynamically from a shared atomic counter, so
+ * a thread slowed by other load just does fewer tiles; finally Y is copied out. m = 1 (decode) runs
+ * a GEMV over chunks of panels the same way; problems under PARALLEL_MIN_MACS stay on one thread.
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,22 +23,29 @@ export const KERNELS_WASM_URL = new URL('../../build/kernels.wasm', import.meta.
 /** Problems smaller than this many multiply-adds run on the calling thread only. */
 export const PARALLEL_MIN_MACS = 1 << 16;
 
+/** Tiles per thread handed out dynamically: enough that a thread slowed by other load evens out. */
+const TILES_PER_THREAD = 8;
+/** Max row blocks per GEMM tile: 32 × MR = 160 rows × KC × 4 B = 240 KiB of packed X, in L2. */
+const MAX_TILE_ROW_BLOCKS = 32;
+
+type Fn = (...args: number[]) => void;
 interface KernelExports {
-  gemm(x: number, w: number, y: number, m: number, n: number, k: number, r0: number, r1: number, p0: number, p1: number, scratch: number): void;
-  gemv(x: number, w: number, y: number, k: number, p0: number, p1: number): void;
-  dotRows(a: number, b: number, y: number, m: number, k: number, ldy: number, j0: number, j1: number): void;
+  packX: Fn; // (x, m, k, rb0, rb1, xp)
+  gemmTiles: Fn; // (xp, wp, y, m, n, k, counter, tileRB, tilePanels)
+  gemvTiles: Fn; // (x, wp, y, n, k, counter, chunk)
+  dotRows: Fn; // (a, b, y, m, k, ldy, j0, j1)
   packW(src: number, dst: number, n: number, k: number): void;
-  gemmScratchBytes(): number;
   heapBase(): number;
   MR: WasmGlobal;
   NR: WasmGlobal;
 }
 
 /** Export names callable on workers; Job.fn indexes this list. */
-const POOL_FNS = ['gemm', 'gemv', 'dotRows'] as const;
-const FN_GEMM = 0;
-const FN_GEMV = 1;
-const FN_DOT = 2;
+const POOL_FNS = ['packX', 'gemmTiles', 'gemvTiles', 'dotRows'] as const;
+const FN_PACK_X = 0;
+const FN_GEMM_TILES = 1;
+const FN_GEMV_TILES = 2;
+const FN_DOT = 3;
 
 let modulePromise: Promise<WasmModule> | undefined;
 
@@ -109,12 +119,26 @@ function split(total: number, parts: number, grain: number): Array<[number, numb
   return out;
 }
 
+/**
+ * Tile shape [row blocks, panels] for gemmTiles: row tiles of at most MAX_TILE_ROW_BLOCKS (evenly
+ * sized), then enough panel columns per row tile for ~TILES_PER_THREAD tiles per thread.
+ */
+function chooseTiles(rowBlocks: number, panels: number, threads: number): [number, number] {
+  let tilesM = Math.ceil(rowBlocks / MAX_TILE_ROW_BLOCKS);
+  if (threads === 1) return [Math.ceil(rowBlocks / tilesM), panels];
+  const target = TILES_PER_THREAD * threads;
+  const tilesN = Math.min(panels, Math.ceil(target / tilesM));
+  if (tilesM * tilesN < target) tilesM = Math.min(rowBlocks, Math.ceil(target / tilesN)); // few panels: finer rows
+  return [Math.ceil(rowBlocks / tilesM), Math.ceil(panels / tilesN)];
+}
+
 class WasmBackend implements MatmulBackend {
   readonly name = 'wasm';
   private readonly MR: number;
   private readonly NR: number;
-  private readonly packScratch: number[]; // per-thread packed-A block for gemm
+  private readonly counter: number; // i32 tile counter for gemmTiles/gemvTiles (own cache line)
   private readonly xBuf: Scratch;
+  private readonly xpBuf: Scratch; // X packed into MR-row blocks
   private readonly yBuf: Scratch;
   private readonly bBuf: Scratch; // transient B, raw rows (staging for packW)
   private readonly bpBuf: Scratch; // transient B, packed panels
@@ -128,8 +152,9 @@ class WasmBackend implements MatmulBackend {
   ) {
     this.MR = ex.MR.value as number;
     this.NR = ex.NR.value as number;
-    this.packScratch = Array.from({ length: threads }, () => heap.alloc(ex.gemmScratchBytes()));
+    this.counter = heap.alloc(64);
     this.xBuf = new Scratch(heap);
+    this.xpBuf = new Scratch(heap);
     this.yBuf = new Scratch(heap);
     this.bBuf = new Scratch(heap);
     this.bpBuf = new Scratch(heap);
@@ -219,37 +244,40 @@ class WasmBackend implements MatmulBackend {
   private productPacked(x: Float32Array, m: number, wp: number, n: number, k: number, y: Float32Array): void {
     const { MR, NR } = this;
     const panels = Math.ceil(n / NR);
+    const rowBlocks = Math.ceil(m / MR);
     const nPad = panels * NR;
-    const mPad = Math.ceil(m / MR) * MR;
-    const xp = this.xBuf.need(m * k * 4);
-    const yp = this.yBuf.need(mPad * nPad * 4);
-    this.heap.f32.set(x.subarray(0, m * k), xp >>> 2);
+    const xr = this.xBuf.need(m * k * 4);
+    const yp = this.yBuf.need(rowBlocks * MR * nPad * 4);
+    this.heap.f32.set(x.subarray(0, m * k), xr >>> 2);
     const parts = this.parts(m, n, k);
-    let jobs: Job[];
+    const all = (job: Job): Job[] => Array.from({ length: parts }, () => job);
     if (m === 1) {
-      // y (n,) = Wp · x (k,): split panels in groups of 4 (the gemv kernel's unit)
-      jobs = split(panels, parts, 4).map(([p0, p1]): Job => ({ fn: FN_GEMV, args: [xp, wp, yp, k, p0, p1] }));
-    } else if (n >= m) {
-      jobs = split(panels, parts, 1).map(([p0, p1]): Job => ({ fn: FN_GEMM, args: [xp, wp, yp, m, n, k, 0, m, p0, p1, 0] }));
+      // y (n,) = Wp · x (k,) over chunks of panels (multiples of 4, the gemv kernel's unit)
+      const chunk = parts === 1 ? panels : Math.max(4, Math.ceil(panels / (TILES_PER_THREAD * parts) / 4) * 4);
+      this.resetCounter();
+      this.run(all({ fn: FN_GEMV_TILES, args: [xr, wp, yp, n, k, this.counter, chunk] }));
     } else {
-      jobs = split(m, parts, MR).map(([r0, r1]): Job => ({ fn: FN_GEMM, args: [xp, wp, yp, m, n, k, r0, r1, 0, panels, 0] }));
+      // X -> row blocks (in parallel unless tiny), then tiles of Y claimed dynamically
+      const xp = this.xpBuf.need(rowBlocks * MR * k * 4);
+      const packParts = m * k < 1 << 15 ? 1 : parts;
+      this.run(split(rowBlocks, packParts, 1).map(([r0, r1]): Job => ({ fn: FN_PACK_X, args: [xr, m, k, r0, r1, xp] })));
+      const [tileRB, tilePanels] = chooseTiles(rowBlocks, panels, parts);
+      this.resetCounter();
+      this.run(all({ fn: FN_GEMM_TILES, args: [xp, wp, yp, m, n, k, this.counter, tileRB, tilePanels] }));
     }
-    jobs.forEach((job, t) => {
-      if (job.fn === FN_GEMM) job.args[10] = this.packScratch[t]!;
-    });
-    this.run(jobs);
     const heap = this.heap.f32;
     const y0 = yp >>> 2;
     if (nPad === n) y.set(heap.subarray(y0, y0 + m * n));
     else for (let i = 0; i < m; i++) y.set(heap.subarray(y0 + i * nPad, y0 + i * nPad + n), i * n);
   }
 
+  private resetCounter(): void {
+    // published to the workers by the seq-cst store that hands out the job
+    this.heap.i32[this.counter >>> 2] = 0;
+  }
+
   private readonly runLocal = (job: Job): void => {
-    const a = job.args;
-    const ex = this.ex;
-    if (job.fn === FN_GEMM) ex.gemm(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!);
-    else if (job.fn === FN_GEMV) ex.gemv(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!);
-    else ex.dotRows(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!);
+    (this.ex[POOL_FNS[job.fn]!] as Fn)(...job.args);
   };
 
   private run(jobs: Job[]): void {

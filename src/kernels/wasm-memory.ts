@@ -24,6 +24,7 @@ export class WasmHeap {
   private readonly freeList: FreeBlock[] = []; // sorted by ptr, no two adjacent
   private top: number; // first byte never handed out
   private f32View: Float32Array;
+  private i32View: Int32Array;
   private u8View: Uint8Array;
 
   constructor(
@@ -33,6 +34,7 @@ export class WasmHeap {
   ) {
     this.top = alignUp(Math.max(base, WASM_ALIGN), WASM_ALIGN);
     this.f32View = new Float32Array(memory.buffer);
+    this.i32View = new Int32Array(memory.buffer);
     this.u8View = new Uint8Array(memory.buffer);
   }
 
@@ -40,6 +42,11 @@ export class WasmHeap {
   get f32(): Float32Array {
     if (this.f32View.buffer.byteLength !== this.memory.buffer.byteLength) this.refresh();
     return this.f32View;
+  }
+
+  get i32(): Int32Array {
+    if (this.i32View.buffer.byteLength !== this.memory.buffer.byteLength) this.refresh();
+    return this.i32View;
   }
 
   get u8(): Uint8Array {
@@ -137,6 +144,7 @@ export class WasmHeap {
 
   private refresh(): void {
     this.f32View = new Float32Array(this.memory.buffer);
+    this.i32View = new Int32Array(this.memory.buffer);
     this.u8View = new Uint8Array(this.memory.buffer);
   }
 }

@@ -7,6 +7,7 @@ import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { createScalarBackend } from '../../src/kernels/scalar-backend.js';
 import { wasm } from '../../src/kernels/wasm-api.js';
 import { createWasmBackend, loadKernelModule, PARALLEL_MIN_MACS } from '../../src/kernels/wasm-backend.js';
+import { ThreadPool } from '../../src/kernels/thread-pool.js';
 import { WASM_ALIGN, WasmHeap } from '../../src/kernels/wasm-memory.js';
 
 /** mulberry32: small seeded PRNG, uniform [0, 1). */
@@ -66,6 +67,8 @@ const SHAPES: Array<[number, number, number]> = [
   [1, 33, 700],
   [1, 4096, 64],
   [1, 100, 513],
+  [1, 1001, 300],
+  [2, 1001, 300],
   [2, 9, 17],
   [3, 5, 1],
   [3, 1, 19],
@@ -202,6 +205,60 @@ describe.each([1, 2, 3])('wasm backend, %i thread(s)', (threads) => {
     be.freeWeight(h);
     be.freeWeight(h); // idempotent
     expect(() => be.matmul(new Float32Array(8), 2, h)).toThrow(/freed/);
+  });
+});
+
+describe('wasm backend under many back-to-back calls', () => {
+  it('stays correct over random shapes alternating between serial and parallel dispatch', async () => {
+    const be = await createWasmBackend({ threads: 2, spinMicros: 50 });
+    const sb = createScalarBackend();
+    const rand = prng(4242);
+    try {
+      for (let it = 0; it < 150; it++) {
+        const m = 1 + Math.floor(rand() * 40);
+        const n = 1 + Math.floor(rand() * 300);
+        const k = 1 + Math.floor(rand() * 200);
+        const x = randomMatrix(rand, m * k);
+        const w = randomMatrix(rand, n * k);
+        const want = sb.matmulTransient(x, m, w, n, k);
+        if (it % 2 === 0) {
+          const h = be.prepareWeight(w, n, k);
+          expectClose(be.matmul(x, m, h), want, x, w, m, n, k, `iteration ${it} matmul`);
+          be.freeWeight(h);
+        } else {
+          expectClose(be.matmulTransient(x, m, w, n, k), want, x, w, m, n, k, `iteration ${it} transient`);
+        }
+        // sometimes let the worker fall asleep so the Atomics.wait/notify path runs too
+        if (it % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      await be.dispose();
+    }
+  });
+});
+
+describe('ThreadPool', () => {
+  it('reports a trap on a worker as E_WASM_KERNEL and keeps working afterwards', async () => {
+    const module = await loadKernelModule();
+    const memory = new wasm.Memory({ initial: 16, maximum: 65536, shared: true });
+    const pool = await ThreadPool.create(module, memory, 1, ['gemv']);
+    try {
+      const f32 = new Float32Array(memory.buffer);
+      // gemv(x, w, y, k, p0, p1): one 8-wide panel, k = 1  ->  y[j] = x[0] * w[j]
+      const [x, w, y] = [1024, 2048, 4096];
+      f32[x >> 2] = 2;
+      for (let j = 0; j < 8; j++) f32[(w >> 2) + j] = j;
+      const noop = (): void => {};
+      // out-of-bounds addresses trap inside the worker
+      expect(() => pool.run([{ fn: 0, args: [] }, { fn: 0, args: [-64, w, y, 1, 0, 1] }], noop)).toThrow(
+        expect.objectContaining({ code: 'E_WASM_KERNEL' }),
+      );
+      pool.run([{ fn: 0, args: [] }, { fn: 0, args: [x, w, y, 1, 0, 1] }], noop);
+      expect(Array.from(f32.subarray(y >> 2, (y >> 2) + 8))).toEqual([0, 2, 4, 6, 8, 10, 12, 14]);
+    } finally {
+      await pool.dispose();
+    }
+    expect(() => pool.run([], () => {})).toThrow(expect.objectContaining({ code: 'E_DISPOSED' }));
   });
 });
 

@@ -3,27 +3,22 @@
 // Everything here works on raw byte addresses into the imported shared memory; there are no managed
 // objects. Layouts (all f32, little endian):
 //
-//   X      row-major (m, k)                         activations, copied in per call
-//   Wp     panels: ceil(n/NR) × [k][NR]             W (n, k) repacked once by packW; cols ≥ n are 0
-//   Ap     per-thread scratch: ceil(mc/MR) × [kc][MR]   a K-slice of X rows, rows ≥ m are 0
+//   X      row-major (m, k)                 activations, copied in per call
+//   Xp     row blocks: ceil(m/MR) × [k][MR]  X repacked per call by packX; rows ≥ m are 0
+//   Wp     panels: ceil(n/NR) × [k][NR]      W (n, k) repacked once by packW; cols ≥ n are 0
 //   Y      row-major (mPad, nPad), nPad = ceil(n/NR)·NR, mPad = ceil(m/MR)·MR (the caller trims)
 //
 // Y[m, n] = X[m, k] · Wᵀ is computed as a sum of rank-1 updates on MR×NR register tiles: per k step
 // the micro-kernel loads one NR-wide row of the W panel (2 × v128) and splats MR values of X.
 // 5×8 keeps 10 accumulators + 2 W vectors + splat + product = 14 of the 15 xmm registers V8 hands
-// out on x64 (xmm15 is its scratch), so nothing spills.
+// out on x64 (xmm15 is its scratch), so nothing spills (6×8 and 4×12 spill; k-unrolling lets
+// Binaryen fuse the steps into longer expressions that V8 then schedules into spills). On Zen 3 at
+// 2.45 GHz the micro-kernel alone runs at ~38.5 GFLOP/s, ~98% of the mul+add peak of 39.2.
 
 export const MR: i32 = 5;
 export const NR: i32 = 8;
-/** K-block: a W micro-panel (KC × NR floats = 8 KiB) stays in L1 while all A micro-panels pass by. */
-export const KC: i32 = 256;
-/** M-block: one packed A block (MC × KC floats = 200 KiB) stays in L2. Multiple of MR. */
-export const MC: i32 = 200;
-
-/** Bytes of per-thread scratch gemm() needs for its packed A block. */
-export function gemmScratchBytes(): i32 {
-  return MC * KC * 4;
-}
+/** K-block (max): a W micro-panel (KC × NR floats = 12 KiB) stays in L1 while X row blocks pass by. */
+export const KC: i32 = 384;
 
 /** First free byte after static data; the JS allocator starts above it. */
 export function heapBase(): usize {
@@ -96,18 +91,18 @@ function micro5x8(a: usize, b: usize, c: usize, ldc: usize, kc: i32, acc: bool):
   v128.store(c, c41, 16);
 }
 
-// X rows [i0, i0+mc) × cols [k0, k0+kc) -> Ap ceil(mc/MR) × [kc][MR]; rows ≥ m become 0.
-function packA(x: usize, m: i32, k: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
-  const nb = (mc + MR - 1) / MR;
+// X (m, k) row blocks [rb0, rb1) -> Xp ceil(m/MR) × [k][MR]; rows ≥ m become 0.
+export function packX(x: usize, m: i32, k: i32, rb0: i32, rb1: i32, dst: usize): void {
   const dstride = <usize>MR * 4;
-  for (let ib = 0; ib < nb; ib++) {
-    const blk = dst + <usize>ib * <usize>kc * dstride;
+  const blockBytes = <usize>k * dstride;
+  for (let rb = rb0; rb < rb1; rb++) {
+    const blk = dst + <usize>rb * blockBytes;
     for (let i = 0; i < MR; i++) {
-      const row = i0 + ib * MR + i;
+      const row = rb * MR + i;
       let d = blk + <usize>i * 4;
-      const dEnd = d + <usize>kc * dstride;
+      const dEnd = d + blockBytes;
       if (row < m) {
-        let s = x + (<usize>row * <usize>k + <usize>k0) * 4;
+        let s = x + <usize>row * <usize>k * 4;
         while (d < dEnd) {
           store<f32>(d, load<f32>(s));
           s += 4;
@@ -124,32 +119,48 @@ function packA(x: usize, m: i32, k: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst
 }
 
 /**
- * Y rows [r0, r1) × panels [p0, p1) of  Y (mPad, nPad) = X (m, k) · Wᵀ  with W prepacked by packW.
- * r0 must be a multiple of MR (r1 may be m). `scratch` holds gemmScratchBytes() for this thread.
+ * Y (mPad, nPad) = X (m, k) · Wᵀ from Xp (packX) and Wp (packW), as tiles of tileRB row blocks ×
+ * tilePanels panels handed out dynamically: every participating thread calls this with the same
+ * arguments and claims tiles with an atomic increment of the i32 at `counter` (zeroed by the caller)
+ * until none are left, so a thread slowed down by anything else on the machine just does fewer.
+ * Consecutive tiles share their row block range, which then stays in this core's L2.
  */
-export function gemm(
-  x: usize, w: usize, y: usize, m: i32, n: i32, k: i32,
-  r0: i32, r1: i32, p0: i32, p1: i32, scratch: usize,
+export function gemmTiles(
+  xp: usize, w: usize, y: usize, m: i32, n: i32, k: i32,
+  counter: usize, tileRB: i32, tilePanels: i32,
 ): void {
-  const ldy = <usize>((n + NR - 1) / NR) * NR;
+  const rowBlocks = (m + MR - 1) / MR;
+  const panels = (n + NR - 1) / NR;
+  const tilesM = (rowBlocks + tileRB - 1) / tileRB;
+  const tilesN = (panels + tilePanels - 1) / tilePanels;
+  const tiles = tilesM * tilesN;
+  const ldy = <usize>panels * NR;
+  const xBlockBytes = <usize>k * <usize>MR * 4;
   const panelBytes = <usize>k * <usize>NR * 4;
-  for (let k0 = 0; k0 < k; k0 += KC) {
-    const kc = min(KC, k - k0);
-    const acc = k0 > 0;
-    const aBlockBytes = <usize>kc * <usize>MR * 4;
-    for (let i0 = r0; i0 < r1; i0 += MC) {
-      const mc = min(MC, r1 - i0);
-      packA(x, m, k, i0, mc, k0, kc, scratch);
-      const nb = (mc + MR - 1) / MR;
+  const yBlockBytes = ldy * <usize>MR * 4;
+  // even K blocking: ceil(k/KC) blocks of equal size, no short leftover block
+  const kBlocks = (k + KC - 1) / KC;
+  const kcStep = (k + kBlocks - 1) / kBlocks;
+  for (;;) {
+    const t = atomic.add<i32>(counter, 1);
+    if (t >= tiles) break;
+    const rb0 = (t / tilesN) * tileRB;
+    const rb1 = min(rb0 + tileRB, rowBlocks);
+    const p0 = (t % tilesN) * tilePanels;
+    const p1 = min(p0 + tilePanels, panels);
+    for (let k0 = 0; k0 < k; k0 += kcStep) {
+      const kc = min(kcStep, k - k0);
+      const acc = k0 > 0;
       for (let p = p0; p < p1; p++) {
+        // this W micro-panel (kc × NR) stays in L1 while the tile's X row blocks pass by
         const wp = w + <usize>p * panelBytes + <usize>k0 * <usize>NR * 4;
-        let yc = y + (<usize>i0 * ldy + <usize>p * NR) * 4;
-        let ap = scratch;
-        for (let ib = 0; ib < nb; ib++) {
+        let ap = xp + <usize>rb0 * xBlockBytes + <usize>k0 * <usize>MR * 4;
+        let yc = y + <usize>rb0 * yBlockBytes + <usize>p * NR * 4;
+        for (let rb = rb0; rb < rb1; rb++) {
           if (acc) micro5x8(ap, wp, yc, ldy, kc, true);
           else micro5x8(ap, wp, yc, ldy, kc, false);
-          ap += aBlockBytes;
-          yc += ldy * <usize>MR * 4;
+          ap += xBlockBytes;
+          yc += yBlockBytes;
         }
       }
     }
@@ -217,6 +228,17 @@ export function gemv(x: usize, w: usize, y: usize, k: i32, p0: i32, p1: i32): vo
     const yp = y + <usize>p * NR * 4;
     v128.store(yp, f32x4.add(e0, o0));
     v128.store(yp, f32x4.add(e1, o1), 16);
+  }
+}
+
+/** y (nPad,) = Wp · x (k,) in chunks of `chunk` panels claimed dynamically (see gemmTiles). */
+export function gemvTiles(x: usize, w: usize, y: usize, n: i32, k: i32, counter: usize, chunk: i32): void {
+  const panels = (n + NR - 1) / NR;
+  const tiles = (panels + chunk - 1) / chunk;
+  for (;;) {
+    const t = atomic.add<i32>(counter, 1);
+    if (t >= tiles) break;
+    gemv(x, w, y, k, t * chunk, min(t * chunk + chunk, panels));
   }
 }
 
