@@ -154,13 +154,15 @@ export class ThreadPool {
     if (this.disposed) throw new EdgeqError('E_DISPOSED', 'the thread pool was disposed');
     const remote = jobs.length - 1;
     if (remote > this.workers.length) throw new Error(`ThreadPool.run: ${jobs.length} jobs for ${this.workers.length} workers + caller`);
+    for (const job of jobs) {
+      if (job.args.length > MAX_ARGS) throw new Error(`ThreadPool.run: too many arguments (${job.args.length})`);
+    }
     const ctrl = this.ctrl;
     if (remote > 0) {
       Atomics.store(ctrl, FAILED, 0);
       Atomics.store(ctrl, PENDING, remote);
       for (let w = 0; w < remote; w++) {
         const job = jobs[w + 1]!;
-        if (job.args.length > MAX_ARGS) throw new Error(`ThreadPool.run: too many arguments (${job.args.length})`);
         const base = HEADER + w * SLOT;
         ctrl[base + FN] = job.fn;
         ctrl[base + ARGC] = job.args.length;

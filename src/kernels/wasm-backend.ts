@@ -281,11 +281,13 @@ class WasmBackend implements MatmulBackend {
   };
 
   private run(jobs: Job[]): void {
-    if (jobs.length === 1 || !this.pool) {
-      for (const job of jobs) this.runLocal(job);
-      return;
+    try {
+      if (jobs.length === 1 || !this.pool) for (const job of jobs) this.runLocal(job);
+      else this.pool.run(jobs, this.runLocal);
+    } catch (err) {
+      if (err instanceof EdgeqError) throw err;
+      throw new EdgeqError('E_WASM_KERNEL', `wasm kernel ${POOL_FNS[jobs[0]!.fn]} failed: ${String(err)}`);
     }
-    this.pool.run(jobs, this.runLocal);
   }
 
   async dispose(): Promise<void> {
