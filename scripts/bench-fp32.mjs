@@ -107,7 +107,53 @@ async function sectionGemm() {
 
 // ---------------------------------------------------------------------------------------------------
 
-const SECTIONS = [{ name: 'fp32-gemm', run: sectionGemm }];
+/**
+ * Prefill throughput of the FP16 checkpoints on the fp32 core: one forward of a P-token prompt (fresh KV
+ * cache, last-position logits), median of the repetitions, at 1 and MAX_THREADS threads.
+ */
+async function sectionPrefill() {
+  const path = await import('node:path');
+  const fs = await import('node:fs');
+  const { loadModel } = await import('../dist/model/load-model.js');
+  const { writeSyntheticModel } = await import('../dist/model/synthetic.js');
+  const root = path.resolve(new URL('..', import.meta.url).pathname);
+  const smol = path.join(root, '.cache/synthetic/smollm2-135m');
+  if (!fs.existsSync(path.join(smol, 'model.safetensors'))) {
+    console.error('bench-fp32: writing the synthetic SmolLM2-135M-shaped model to .cache/synthetic (once)…');
+    await writeSyntheticModel('smollm2-135m', smol);
+  }
+  const models = [
+    { name: 'brown-llama-7m', dir: path.join(root, 'fixtures/models/brown-llama-7m'), prompt: 256 },
+    { name: 'smollm2-135m (synthetic)', dir: smol, prompt: 512 },
+  ];
+  const rows = [];
+  for (const threads of [...new Set([1, MAX_THREADS])]) {
+    const backend = await kernels.createWasmBackend({ threads });
+    for (const m of models) {
+      const model = await loadModel(m.dir, backend);
+      const ids = Array.from({ length: m.prompt }, (_, i) => 3 + ((i * 7919) % 4000));
+      const times = [];
+      for (let r = 0; r < (QUICK ? 2 : 4); r++) {
+        const cache = model.createCache(m.prompt);
+        const t0 = performance.now();
+        model.forward(ids, cache, 'last');
+        times.push(performance.now() - t0);
+      }
+      times.shift(); // warm-up
+      times.sort((a, b) => a - b);
+      const med = times[Math.floor(times.length / 2)];
+      rows.push({ case: `prefill pp${m.prompt} ${m.name}`, backend: 'wasm', threads, metric: 'tok/s', value: (m.prompt * 1000) / med, best: (m.prompt * 1000) / times[0], ms: med });
+      model.dispose();
+    }
+    await backend.dispose();
+  }
+  return rows;
+}
+
+const SECTIONS = [
+  { name: 'fp32-gemm', run: sectionGemm },
+  { name: 'prefill (FP16 checkpoints on the fp32 core)', run: sectionPrefill },
+];
 
 function fmt(v, d = 1) {
   return typeof v === 'number' ? v.toFixed(d) : String(v ?? '');
