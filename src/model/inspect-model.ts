@@ -3,9 +3,9 @@ import path from 'node:path';
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { expectedTensors } from '../arch/llama-tensors.js';
 import { findArch } from '../arch/registry.js';
-import { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
 import { readModelConfig } from './model-dir.js';
 import { validateCheckpointTensors } from './load-model.js';
+import { openWeightSource } from './weight-source.js';
 
 export interface TensorGroupSummary {
   group: string;
@@ -31,7 +31,7 @@ export interface ModelInspection {
 
 export async function inspectModel(dir: string, opts: { checkFinite?: boolean } = {}): Promise<ModelInspection> {
   const { config } = readModelConfig(dir);
-  const ckpt = await SafetensorsCheckpoint.open(dir);
+  const ckpt = await openWeightSource(dir, { checkFinite: true });
   try {
     validateCheckpointTensors(config, ckpt, dir);
     const groupOf = new Map(expectedTensors(config).map((t) => [t.name, t.group as string]));
@@ -39,18 +39,19 @@ export async function inspectModel(dir: string, opts: { checkFinite?: boolean } 
     const dtypes: Record<string, number> = {};
     let params = 0;
     let bytes = 0;
-    for (const info of ckpt.tensors.values()) {
-      const g = groupOf.get(info.name) ?? 'other';
+    for (const [name, info] of ckpt.tensors) {
+      const numel = info.shape.reduce((a, b) => a * b, 1);
+      const g = groupOf.get(name) ?? 'other';
       const s = groups.get(g) ?? { group: g, tensors: 0, params: 0, bytes: 0, dtypes: {} };
       s.tensors++;
-      s.params += info.numel;
-      s.bytes += info.byteLength;
-      s.dtypes[info.dtype] = (s.dtypes[info.dtype] ?? 0) + info.numel;
-      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + info.numel;
+      s.params += numel;
+      s.bytes += info.bytes;
+      s.dtypes[info.dtype] = (s.dtypes[info.dtype] ?? 0) + numel;
+      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + numel;
       groups.set(g, s);
-      params += info.numel;
-      bytes += info.byteLength;
-      if (opts.checkFinite) await ckpt.readF32(info.name, { checkFinite: true });
+      params += numel;
+      bytes += info.bytes;
+      if (opts.checkFinite) await ckpt.readF32(name);
     }
     const order = ['embedding', 'attention', 'mlp', 'norm', 'lm_head', 'other'];
     return {

@@ -7,12 +7,12 @@ import type { LlamaConfig } from '../arch/llama-config.js';
 import { expectedTensors, GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../arch/llama-tensors.js';
 import type { LinearRole } from '../arch/llama-tensors.js';
 import { FormatError } from '../core/errors.js';
-import { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 import type { BlockWeights } from '../infer/llama-block.js';
 import { LlamaModel } from '../infer/llama-model.js';
 import { DenseLinear, type Linear } from '../infer/linear.js';
 import { readModelConfig } from './model-dir.js';
+import { openWeightSource, type WeightSource } from './weight-source.js';
 
 export interface LoadProgress {
   tensor: string;
@@ -26,7 +26,7 @@ export interface LoadOptions {
 }
 
 /** Throws a FormatError naming the first missing or mis-shaped tensor. */
-export function validateCheckpointTensors(config: LlamaConfig, ckpt: SafetensorsCheckpoint, dir: string): void {
+export function validateCheckpointTensors(config: LlamaConfig, ckpt: Pick<WeightSource, 'tensors'>, dir: string): void {
   for (const t of expectedTensors(config)) {
     const info = ckpt.tensors.get(t.name);
     if (!info)
@@ -43,14 +43,14 @@ export function validateCheckpointTensors(config: LlamaConfig, ckpt: Safetensors
 
 export async function loadModel(dir: string, backend: MatmulBackend, opts: LoadOptions = {}): Promise<LlamaModel> {
   const { config } = readModelConfig(dir);
-  const ckpt = await SafetensorsCheckpoint.open(dir);
+  const ckpt = await openWeightSource(dir, { checkFinite: opts.checkFinite ?? true });
   try {
     validateCheckpointTensors(config, ckpt, dir);
     const count = expectedTensors(config).length;
     let index = 0;
     const read = async (name: string): Promise<Float32Array> => {
       opts.onProgress?.({ tensor: name, index: index++, count });
-      return ckpt.readF32(name, { checkFinite: opts.checkFinite ?? true });
+      return ckpt.readF32(name);
     };
     const embed = await read(GLOBAL_TENSORS.embed);
     const blocks: BlockWeights[] = [];

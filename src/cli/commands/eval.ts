@@ -37,6 +37,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const progress = createProgress({ quiet: argv.quiet || argv.json });
     if (argv['max-windows'] !== undefined && (!Number.isInteger(argv['max-windows']) || argv['max-windows'] < 1))
       throw new UsageError('E_MAX_WINDOWS', `--max-windows must be a positive integer (got ${argv['max-windows']})`);
+    if (!Number.isInteger(argv.ctx) || argv.ctx < 2) throw new UsageError('E_CTX', `--ctx must be an integer ≥ 2 (got ${argv.ctx})`);
     if (!Number.isInteger(argv['max-new-tokens']) || argv['max-new-tokens'] < 0)
       throw new UsageError('E_MAX_NEW_TOKENS', `--max-new-tokens must be a non-negative integer (got ${argv['max-new-tokens']})`);
     try {
