@@ -1,0 +1,24 @@
+/** edgeq's own quantized checkpoint format: writer, reader and shared plan/folder helpers. */
+export { EdgeqCheckpointWriter, type EdgeqWriterOptions } from './writer.js';
+export { EdgeqCheckpoint, isEdgeqCheckpoint } from './reader.js';
+export {
+  EDGEQ_FORMAT_VERSION,
+  edgeqTensorNames,
+  edgeqTensorShapes,
+  type EdgeqCalibrationInfo,
+  type EdgeqProvenance,
+  type EdgeqTensorQType,
+} from './metadata.js';
+export {
+  checkPlan,
+  checkQuantizedWeight,
+  effectiveGroupSize,
+  modulePrefix,
+  numGroupsOf,
+  type DensePlanEntry,
+  type QuantizedPlanEntry,
+  type TensorPlanEntry,
+} from './plan.js';
+export { MODEL_SIDE_FILES, copyModelSideFiles, readSourceConfig, type ModelSource } from './side-files.js';
+export { openAtomicDir, withAtomicDir, tempDirFor, type AtomicDir, type AtomicDirOptions } from './atomic-dir.js';
+export { PackedExportWriter, type ExportLayout, type ExportWriterOptions } from './export-writer.js';
