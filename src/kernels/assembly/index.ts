@@ -2,3 +2,4 @@
 // Built by scripts/build-wasm.mjs (AssemblyScript, --runtime stub, imported shared memory).
 export * from './gemm';
 export * from './dot';
+export * from './linalg64';
