@@ -7,9 +7,11 @@
  * reused: retire a type by leaving a tombstone row in TABLE, never by renumbering.
  *
  * Storage in edgeq's format, per tensor W (n, k) with G = k / groupSize groups per row:
- *   codes   n · ceil(k·bits/8) bytes   packed at `bits` bits per weight, each row padded to a whole byte (pack.ts)
+ *   codes   n · ceil(k·bits/8) bytes   packed at `bits` bits per weight, LSB-first, each row padded to a
+ *                                      whole byte (the layout of src/formats/bitpack.ts)
  *   scales  n · G · 2 bytes            fp16
  *   zeros   n · G · 1 byte             uint8, asym only (sym zero is the constant 2^(bits−1), not stored)
+ * bytes() does not count an act-order g_idx (int32 [k]), which the checkpoint adds only when present.
  * bitsPerWeight(k) = 8 · bytes(1, k) / k, i.e. bits + (16 [+ 8 asym]) / groupSize plus row padding;
  * e.g. int4_g128_asym = 4 + 24/128 = 4.1875.
  * The grid math (rounding, fp16 scales, zero points) is in int-grid.ts.
@@ -26,7 +28,7 @@ import {
   quantizeMinMaxInto,
   type GroupParams,
 } from './int-grid.js';
-import { packedRowBytes } from './pack.js';
+import { packedRowBytes } from '../formats/bitpack.js';
 import type { Bits, GridSpec, QuantizedWeight } from './types.js';
 
 /** Test thresholds that travel with the type. */

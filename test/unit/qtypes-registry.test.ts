@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/core/dtype.js';
 import { UnsupportedError } from '../../src/core/errors.js';
 import { fp16Ceil, maxQ, paramsFromRange, roundHalfEven } from '../../src/qtypes/int-grid.js';
-import { packCodes, packedRowBytes, unpackCodes } from '../../src/qtypes/pack.js';
+import { packCodes, packedRowBytes, unpackCodes } from '../../src/formats/bitpack.js';
 import {
   checkGroupable,
   dequantize,
@@ -218,7 +218,7 @@ describe('quant type registry', () => {
     expect(t.dequantize(swapped)).toEqual(t.dequantize(q));
   });
 
-  it('packs 3-bit codes across byte boundaries and pads rows to whole bytes', () => {
+  it('the layout bytes() counts (formats/bitpack): 3-bit codes straddle bytes, rows pad to whole bytes', () => {
     const codes = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 0, 5, 7, 1]); // one row, k = 11 -> 33 bits -> 5 bytes
     const p = packCodes(codes, 1, 11, 3);
     expect(p.length).toBe(5);
