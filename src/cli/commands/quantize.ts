@@ -1,0 +1,146 @@
+/** `edgeq quantize`: RTN / GPTQ / AWQ on the streaming block pipeline, written as an edgeq checkpoint. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { loadCalibrationText, sampleCalibration } from '../../calib/calibration.js';
+import { UsageError } from '../../core/errors.js';
+import { edgeqPackageVersion } from '../../formats/edgeq/export-writer.js';
+import { readModelConfig } from '../../model/model-dir.js';
+import { SafetensorsCheckpoint } from '../../formats/safetensors/checkpoint.js';
+import { buildQuantPlan, type PlanRequest, type QuantMethod } from '../../pipeline/plan.js';
+import { quantizeModel } from '../../pipeline/quantize-model.js';
+import type { Bits } from '../../qtypes/types.js';
+import { EdgeqTokenizer } from '../../tokenizer/tokenizer.js';
+import { createProgress, yieldToEventLoop } from '../progress.js';
+import { createBackend, fmt, printJson, resolveModelDir, table, withCommonOptions, withModelOption, type CommonArgs } from '../shared.js';
+
+interface QuantizeArgs extends CommonArgs {
+  model: string;
+  out?: string;
+  method: QuantMethod;
+  bits: number;
+  'group-size': number;
+  sym: boolean;
+  imatrix: boolean;
+  damp: number;
+  'act-order': boolean;
+  calib: string;
+  'calib-samples': number;
+  'calib-seqlen': number;
+  seed: number;
+  fallback: boolean;
+  'dry-run': boolean;
+  overwrite: boolean;
+}
+
+const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+
+function checkArgs(a: QuantizeArgs): void {
+  if (![2, 3, 4, 8].includes(a.bits)) throw new UsageError('E_BITS', `--bits must be 2, 3, 4 or 8 (got ${a.bits})`);
+  if (![32, 64, 128, -1].includes(a['group-size'])) throw new UsageError('E_GROUP_SIZE', `--group-size must be 32, 64, 128 or -1 for per-channel (got ${a['group-size']})`);
+  for (const k of ['calib-samples', 'calib-seqlen'] as const)
+    if (!Number.isInteger(a[k]) || a[k] < 1) throw new UsageError('E_CALIB', `--${k} must be a positive integer (got ${a[k]})`);
+  if (!(a.damp > 0 && a.damp < 1)) throw new UsageError('E_DAMP', `--damp must be in (0, 1) (got ${a.damp})`);
+  if (a['act-order'] && a.method !== 'gptq') throw new UsageError('E_ACT_ORDER', '--act-order applies to --method gptq only');
+  if (a.imatrix && a.method !== 'rtn') throw new UsageError('E_IMATRIX', '--imatrix applies to --method rtn only (GPTQ and AWQ use calibration statistics already)');
+  if (!a['dry-run'] && !a.out) throw new UsageError('E_NO_OUTPUT', 'name the output folder with -o/--out', 'e.g. edgeq quantize --method awq --bits 4 -o out/brown-awq4');
+}
+
+export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
+  command: 'quantize',
+  describe: 'Quantize a model (RTN, GPTQ, AWQ) into an edgeq checkpoint, one decoder block at a time',
+  builder: (y: Argv) =>
+    withCommonOptions(withModelOption(y))
+      .option('out', { alias: 'o', type: 'string', describe: 'Output folder (written atomically; refused if it exists unless --overwrite)' })
+      .option('method', { choices: ['rtn', 'gptq', 'awq'] as const, default: 'awq' as QuantMethod, describe: 'Quantization method' })
+      .option('bits', { alias: 'b', type: 'number', default: 4, describe: 'Bits per weight: 2, 3, 4 or 8' })
+      .option('group-size', { alias: 'g', type: 'number', default: 128, describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel)' })
+      .option('sym', { type: 'boolean', default: false, describe: 'Symmetric grid (no zero points); --no-sym / default: asymmetric' })
+      .option('imatrix', { type: 'boolean', default: false, describe: 'RTN weighted by per-channel mean x² from calibration (llama.cpp imatrix style)' })
+      .option('damp', { type: 'number', default: 0.01, describe: 'GPTQ damping, fraction of mean diag(H) (raised automatically if Cholesky fails)' })
+      .option('act-order', { type: 'boolean', default: false, describe: 'GPTQ: quantize columns in decreasing activation order (g_idx recorded)' })
+      .option('calib', { type: 'string', default: 'brown', describe: 'Calibration text: bundled name (brown) or a .txt / .jsonl ({"text": …}) file' })
+      .option('calib-samples', { type: 'number', default: 128, describe: 'Calibration sequences' })
+      .option('calib-seqlen', { type: 'number', default: 512, describe: 'Tokens per calibration sequence (capped at the model context)' })
+      .option('seed', { type: 'number', default: 0, describe: 'Calibration sampling seed' })
+      .option('fallback', { type: 'boolean', default: false, describe: 'Quantize tensors whose width the group size does not divide per channel instead of refusing' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (types, bytes, peak memory) and stop' })
+      .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing output folder (only once the new one is complete)' })
+      .example('$0 quantize --method awq --bits 4 -o out/brown-awq4', 'AWQ w4 g128 of the bundled model')
+      .example('$0 quantize -m ./my-model --method gptq --bits 3 --group-size 128 --act-order -o out/gptq3', 'GPTQ with act-order')
+      .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only') as Argv<QuantizeArgs>,
+  handler: async (argv) => {
+    checkArgs(argv);
+    const progress = createProgress({ quiet: argv.quiet || argv.json });
+    try {
+      const dir = await resolveModelDir(argv.model, progress);
+      const { config } = readModelConfig(dir);
+      const ckpt = await SafetensorsCheckpoint.open(dir);
+      const embedInfo = ckpt.tensors.get('model.embed_tokens.weight');
+      await ckpt.close();
+      const seqLen = Math.min(argv['calib-seqlen'], config.maxPositionEmbeddings);
+      const planReq: PlanRequest = {
+        method: argv.method,
+        grid: { bits: argv.bits as Bits, groupSize: argv['group-size'], sym: argv.sym },
+        fallback: argv.fallback,
+        denseDtype: embedInfo?.dtype === 'F16' ? 'F16' : 'F32',
+        actOrder: argv['act-order'],
+        calib: { samples: argv['calib-samples'], seqLen },
+      };
+      const plan = buildQuantPlan(config, planReq);
+      if (argv['dry-run']) {
+        progress.stop();
+        if (argv.json) return printJson({ model: path.resolve(dir), plan });
+        const q = plan.entries.filter((e) => e.kind === 'quantized');
+        const types = new Map<string, number>();
+        for (const e of q) types.set((e as { qtype: string }).qtype, (types.get((e as { qtype: string }).qtype) ?? 0) + 1);
+        process.stdout.write(
+          `plan for ${path.basename(dir)} (${argv.method}, ${config.numLayers} blocks)\n` +
+            `  quantized linears: ${[...types].map(([t, n]) => `${n}× ${t}`).join(', ')}\n` +
+            (plan.fallbacks.length ? `  fallbacks: ${plan.fallbacks.map((f) => `${f.name} ${f.from}→${f.to}`).join('; ')}\n` : '') +
+            `  output: ${mb(plan.bytes)} for ${plan.params.toLocaleString('en-US')} params (${fmt(plan.bitsPerWeight, 3)} bits/weight)\n` +
+            `  peak memory estimate: ${mb(plan.peakMemory.total)} (block weights ${mb(plan.peakMemory.blockWeights)}, activations ${mb(plan.peakMemory.activations)}, statistics ${mb(plan.peakMemory.statistics)})\n`,
+        );
+        return;
+      }
+      if (fs.existsSync(argv.out!) && !argv.overwrite)
+        throw new UsageError('E_OUTPUT_EXISTS', `output folder ${argv.out} already exists`, 'choose another -o, or pass --overwrite to replace it once the new one is complete');
+      const tokenizer = EdgeqTokenizer.load(dir, config.bosTokenId, config.eosTokenIds);
+      progress.phase('Sampling calibration');
+      await yieldToEventLoop();
+      const needsCalibration = argv.method !== 'rtn' || argv.imatrix;
+      const calibration = !needsCalibration ? null : sampleCalibration(tokenizer, loadCalibrationText(argv.calib), { samples: argv['calib-samples'], seqLen, seed: argv.seed });
+      const backend = await createBackend(argv.threads);
+      try {
+        progress.phase(`Quantizing (${argv.method}, ${argv.bits}-bit)`);
+        const report = await quantizeModel({
+          ...planReq,
+          modelDir: dir,
+          config,
+          outDir: argv.out!,
+          overwrite: argv.overwrite,
+          imatrix: argv.imatrix,
+          damp: argv.damp,
+          calibration,
+          backend,
+          edgeqVersion: edgeqPackageVersion(),
+          onProgress: async (e) => {
+            progress.update(e.block, e.blocks, `block ${e.block}: ${e.step}`);
+            await yieldToEventLoop();
+          },
+        });
+        progress.stop();
+        for (const w of calibration?.warnings ?? []) process.stderr.write(`edgeq: warning: ${w}\n`);
+        if (argv.json) return printJson({ model: path.resolve(dir), out: path.resolve(argv.out!), method: argv.method, grid: planReq.grid, calibration: calibration && { name: calibration.source.name, sha256: calibration.source.sha256, samples: calibration.n, seqLen, seed: calibration.seed }, ...report });
+        process.stdout.write(
+          `${table([['tensor', 'type', 'rel. weight error', ...(argv.method === 'gptq' ? ['GPTQ loss'] : []), 's'], ...report.layers.map((r) => [r.name.replace('model.layers.', 'L'), r.qtype, r.relWeightError.toExponential(3), ...(argv.method === 'gptq' ? [fmt(r.gptqLoss ?? NaN, 4)] : []), fmt(r.seconds, 2)])])}\n\n` +
+            `wrote ${argv.out}: ${mb(report.plan.bytes)}, ${fmt(report.plan.bitsPerWeight, 3)} bits/weight, in ${fmt(report.seconds, 1)} s\n`,
+        );
+      } finally {
+        await backend.dispose();
+      }
+    } finally {
+      progress.stop();
+    }
+  },
+};

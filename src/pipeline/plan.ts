@@ -1,0 +1,99 @@
+/**
+ * The quantization plan — pure: which tensors are quantized on which grid (with per-tensor fallbacks for
+ * shapes the grid cannot take), the exact bytes of the output, and the estimated peak memory of the
+ * streaming pipeline. `edgeq quantize --dry-run` prints it; the pipeline and the writer follow it.
+ */
+import type { LlamaConfig } from '../arch/llama-config.js';
+import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../arch/llama-tensors.js';
+import type { TensorPlanEntry } from '../formats/edgeq/plan.js';
+import { checkGroupable, fallbackGrid, qtypeFor } from '../qtypes/registry.js';
+import type { GridSpec } from '../qtypes/types.js';
+
+export type QuantMethod = 'rtn' | 'gptq' | 'awq';
+
+export interface PlanRequest {
+  method: QuantMethod;
+  grid: GridSpec;
+  /** Quantize a tensor whose k the group size does not divide per channel instead of refusing. */
+  fallback: boolean;
+  /** Storage dtype of the source checkpoint's dense tensors ('F16' keeps fp16, anything else F32). */
+  denseDtype: 'F16' | 'F32';
+  actOrder?: boolean;
+  calib: { samples: number; seqLen: number };
+}
+
+export interface PeakMemoryEstimate {
+  blockWeights: number;
+  activations: number;
+  statistics: number;
+  total: number;
+}
+
+export interface QuantPlan {
+  entries: TensorPlanEntry[];
+  /** Quantized linear count and those that fell back to per-channel. */
+  quantizedTensors: number;
+  fallbacks: { name: string; from: string; to: string }[];
+  params: number;
+  bytes: number;
+  bitsPerWeight: number;
+  peakMemory: PeakMemoryEstimate;
+}
+
+const bytesOfDense = (shape: readonly number[], dtype: 'F16' | 'F32'): number => shape.reduce((a, b) => a * b, 1) * (dtype === 'F16' ? 2 : 4);
+
+export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
+  const entries: TensorPlanEntry[] = [];
+  const fallbacks: QuantPlan['fallbacks'] = [];
+  let bytes = 0;
+  let params = 0;
+  let quantizedTensors = 0;
+  const dense = (name: string, shape: number[], dtype: 'F16' | 'F32' = req.denseDtype): void => {
+    entries.push({ kind: 'dense', name, shape, dtype });
+    bytes += bytesOfDense(shape, dtype);
+    params += shape.reduce((a, b) => a * b, 1);
+  };
+  dense(GLOBAL_TENSORS.embed, [c.vocabSize, c.hiddenSize]);
+  for (let l = 0; l < c.numLayers; l++) {
+    dense(normName(l, 'input_layernorm'), [c.hiddenSize], 'F32');
+    dense(normName(l, 'post_attention_layernorm'), [c.hiddenSize], 'F32');
+    for (const spec of LLAMA_LINEARS) {
+      const [n, k] = spec.shape(c);
+      const name = linearWeightName(l, spec);
+      let grid = req.grid;
+      if (req.fallback) {
+        grid = fallbackGrid(req.grid, k);
+        if (grid !== req.grid) fallbacks.push({ name, from: qtypeFor(req.grid).id, to: qtypeFor(grid).id });
+      } else checkGroupable(req.grid, k, name);
+      const qt = qtypeFor(grid);
+      entries.push({ kind: 'quantized', name, shape: [n, k], qtype: qt.id, grid, actOrder: req.method === 'gptq' && !!req.actOrder });
+      bytes += qt.bytes(n, k, name) + (req.method === 'gptq' && req.actOrder ? k * 4 : 0);
+      params += n * k;
+      quantizedTensors++;
+      if (spec.hasBias(c)) dense(linearBiasName(l, spec), [n], 'F32');
+    }
+  }
+  dense(GLOBAL_TENSORS.finalNorm, [c.hiddenSize], 'F32');
+  if (!c.tieWordEmbeddings) dense(GLOBAL_TENSORS.lmHead, [c.vocabSize, c.hiddenSize]);
+  return { entries, quantizedTensors, fallbacks, params, bytes, bitsPerWeight: (8 * bytes) / params, peakMemory: estimatePeakMemory(c, req) };
+}
+
+/**
+ * Peak memory of the streaming pipeline ≈ one block's weights (fp32 arrays + the kernel's packed copy)
+ * + calibration activations (the stream plus a scratch copy; AWQ also keeps every group's inputs)
+ * + statistics (GPTQ: one group's k×k float64 Hessian; imatrix: vectors).
+ */
+export function estimatePeakMemory(c: LlamaConfig, req: PlanRequest): PeakMemoryEstimate {
+  let blockParams = 0;
+  for (const s of LLAMA_LINEARS) {
+    const [n, k] = s.shape(c);
+    blockParams += n * k;
+  }
+  const blockWeights = blockParams * 4 * 2;
+  const tokens = req.calib.samples * req.calib.seqLen;
+  const widths = { qkv: c.hiddenSize, o: c.numHeads * c.headDim, gateUp: c.hiddenSize, down: c.intermediateSize };
+  let activations = tokens * c.hiddenSize * 4 + req.calib.seqLen * (c.hiddenSize * 3 + c.intermediateSize * 2 + c.numHeads * c.headDim * 2) * 4;
+  if (req.method === 'awq') activations += tokens * (widths.qkv + widths.o + widths.gateUp + widths.down) * 4;
+  const statistics = req.method === 'gptq' ? Math.max(...Object.values(widths)) ** 2 * 8 * 2 : 0;
+  return { blockWeights, activations, statistics, total: blockWeights + activations + statistics };
+}

@@ -1,0 +1,162 @@
+/**
+ * The streaming quantization pipeline. Embed the calibration tokens, then for each decoder block: load only
+ * that block, (AWQ: transform it on its real module outputs), quantize its linears group by group in
+ * dependency order — q/k/v, o, gate/up, down — re-collecting each group's inputs through the already
+ * quantized groups ("true sequential"), propagate the calibration activations through the quantized block,
+ * write the block, free it. Peak memory ≈ one block + activations + one group's statistics, at any depth.
+ */
+import type { LlamaConfig } from '../arch/llama-config.js';
+import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName, type LinearRole } from '../arch/llama-tensors.js';
+import type { CalibrationSample } from '../calib/sample.js';
+import { EdgeqCheckpointWriter, type EdgeqProvenance } from '../formats/edgeq/index.js';
+import { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
+import { UsageError } from '../core/errors.js';
+import type { TapPoint } from '../infer/llama-block.js';
+import type { MatmulBackend } from '../kernels/backend.js';
+import { dequantize, quantizeRtnFake } from './fake-quant.js';
+import { createWasmLinalg64 } from '../quantizers/linalg64-wasm.js';
+import { awqTransformBlock, type AwqMappingReport } from '../quantizers/awq.js';
+import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
+import { BlockRunner, embedCalibration, type CalibActivations } from './activations.js';
+import { freeBlockWeights, readBlockF32, toBlockWeights, type BlockF32 } from './block-weights.js';
+import { buildQuantPlan, type PlanRequest, type QuantPlan } from './plan.js';
+import { createStats, quantizeLinear, statsFor, type LayerStats } from './linear-quantizer.js';
+
+export interface QuantizeRequest extends PlanRequest {
+  modelDir: string;
+  config: LlamaConfig;
+  outDir: string;
+  overwrite?: boolean;
+  imatrix?: boolean;
+  damp?: number;
+  /** Needed by every method but plain RTN. */
+  calibration: CalibrationSample | null;
+  backend: MatmulBackend;
+  edgeqVersion: string;
+  onProgress?: (e: { block: number; blocks: number; step: string }) => void | Promise<void>;
+}
+
+export interface LayerReport {
+  name: string;
+  qtype: string;
+  /** ‖W − Ŵ‖² / ‖W‖² on the weights the quantizer saw (after AWQ scaling, if any). */
+  relWeightError: number;
+  /** GPTQ's Hessian-weighted loss (GPTQ only). */
+  gptqLoss?: number;
+  seconds: number;
+}
+
+export interface QuantizeReport {
+  plan: QuantPlan;
+  layers: LayerReport[];
+  awq: { block: number; mappings: AwqMappingReport[] }[];
+  seconds: number;
+  outDir: string;
+}
+
+const GROUPS: { point: TapPoint; roles: LinearRole[] }[] = [
+  { point: 'qkv', roles: ['q_proj', 'k_proj', 'v_proj'] },
+  { point: 'o', roles: ['o_proj'] },
+  { point: 'gate_up', roles: ['gate_proj', 'up_proj'] },
+  { point: 'down', roles: ['down_proj'] },
+];
+
+function relError(w: Float32Array, wq: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < w.length; i++) {
+    const d = w[i] - wq[i];
+    num += d * d;
+    den += w[i] * w[i];
+  }
+  return den > 0 ? num / den : 0;
+}
+
+export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
+  const t0 = performance.now();
+  const c = req.config;
+  const plan = buildQuantPlan(c, req);
+  const gridOf = new Map(plan.entries.filter((e) => e.kind === 'quantized').map((e) => [e.name, (e as { grid: GridSpec }).grid]));
+  const cal = req.calibration;
+  const provenance: EdgeqProvenance = {
+    method: req.method,
+    bits: req.grid.bits,
+    groupSize: req.grid.groupSize,
+    sym: req.grid.sym,
+    calibration: !cal ? null : { name: cal.source.name, sha256: cal.source.sha256, samples: cal.n, seqlen: cal.seqLen, seed: cal.seed },
+    edgeqVersion: req.edgeqVersion,
+    options: { imatrix: !!req.imatrix, damp: req.damp ?? 0.01, actOrder: !!req.actOrder, fallback: req.fallback },
+    layerErrors: {},
+  };
+  const ckpt = await SafetensorsCheckpoint.open(req.modelDir);
+  const writer = await EdgeqCheckpointWriter.create(req.outDir, { plan: plan.entries, sourceDir: req.modelDir, overwrite: req.overwrite, provenance });
+  const linalg = req.method === 'gptq' ? await createWasmLinalg64({ threads: req.backend.threads }) : undefined;
+  const layers: LayerReport[] = [];
+  const awqReports: QuantizeReport['awq'] = [];
+  try {
+    const embed = await ckpt.readF32(GLOBAL_TENSORS.embed, { checkFinite: true });
+    const needsCalibration = req.method !== 'rtn' || !!req.imatrix;
+    if (needsCalibration && !cal) throw new UsageError('E_NO_CALIBRATION', `--method ${req.method}${req.imatrix ? ' --imatrix' : ''} needs calibration data`);
+    const acts: CalibActivations | null = needsCalibration && cal ? embedCalibration(embed, cal.ids, cal.n, cal.seqLen, c.hiddenSize) : null;
+    await writer.writeDense(GLOBAL_TENSORS.embed, embed);
+    const runner = acts ? new BlockRunner(c, req.backend, acts.T) : null;
+    for (let l = 0; l < c.numLayers; l++) {
+      const step = (s: string) => req.onProgress?.({ block: l, blocks: c.numLayers, step: s });
+      await step('load');
+      const block: BlockF32 = await readBlockF32(ckpt, c, l);
+      if (req.method === 'awq' && acts) {
+        await step('awq search');
+        awqReports.push({ block: l, mappings: awqTransformBlock(c, block, acts, { gridFor: (role) => gridOf.get(linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!))!, fakeQuant: quantizeRtnFake, backend: req.backend }) });
+      }
+      const quantized = new Map<LinearRole, QuantizedWeight>();
+      for (const g of GROUPS) {
+        await step(`quantize ${g.roles.join('/')}`);
+        let stats: LayerStats | null = null;
+        const kind = statsFor(req.method, !!req.imatrix);
+        if (kind && acts && runner) {
+          const acc = createStats(kind, block.linears[g.roles[0]].k, req.backend);
+          stats = acc;
+          const w = toBlockWeights(req.backend, block);
+          runner.run(w, acts, { propagate: false, tap: (p, x, T) => p === g.point && acc.add(x, T) });
+          freeBlockWeights(w);
+        }
+        for (const role of g.roles) {
+          const lin = block.linears[role];
+          const name = linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!);
+          const t1 = performance.now();
+          const res = quantizeLinear(req.method, lin.w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg });
+          const wq = dequantize(res.q);
+          const rel = relError(lin.w, wq);
+          lin.w = wq; // later groups see the quantized weights
+          quantized.set(role, res.q);
+          layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, seconds: (performance.now() - t1) / 1000 });
+          (provenance.layerErrors as Record<string, number>)[name] = rel;
+        }
+      }
+      if (acts && runner) {
+        await step('propagate');
+        const w = toBlockWeights(req.backend, block);
+        runner.run(w, acts, { propagate: true });
+        freeBlockWeights(w);
+      }
+      await step('write');
+      await writer.writeDense(normName(l, 'input_layernorm'), block.inputNorm);
+      await writer.writeDense(normName(l, 'post_attention_layernorm'), block.postNorm);
+      for (const spec of LLAMA_LINEARS) {
+        await writer.writeQuantized(linearWeightName(l, spec), quantized.get(spec.role)!);
+        const bias = block.linears[spec.role].bias;
+        if (bias) await writer.writeDense(linearBiasName(l, spec), bias);
+      }
+    }
+    await writer.writeDense(GLOBAL_TENSORS.finalNorm, await ckpt.readF32(GLOBAL_TENSORS.finalNorm, { checkFinite: true }));
+    if (!c.tieWordEmbeddings) await writer.writeDense(GLOBAL_TENSORS.lmHead, await ckpt.readF32(GLOBAL_TENSORS.lmHead, { checkFinite: true }));
+    await writer.finish({ provenance });
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  } finally {
+    linalg?.dispose();
+    await ckpt.close();
+  }
+  return { plan, layers, awq: awqReports, seconds: (performance.now() - t0) / 1000, outDir: req.outDir };
+}
