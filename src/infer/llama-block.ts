@@ -61,7 +61,11 @@ export function mlpSublayer(L: Pick<BlockLinears, 'gate_proj' | 'up_proj' | 'dow
   return L.down_proj.forward(gate, T);
 }
 
-/** Runs block `layer` on x (T, d) in place; tokens sit at positions [cache.length, cache.length + T). */
+/**
+ * Runs block `layer` on x (T, d) in place; tokens sit at positions [cache.length, cache.length + T).
+ * `stopAfter` ends the pass once that group's input has been tapped (statistics need no more; x is then
+ * left partially updated).
+ */
 export function llamaBlockForward(
   c: LlamaConfig,
   w: BlockWeights,
@@ -72,12 +76,16 @@ export function llamaBlockForward(
   x: Float32Array,
   T: number,
   tap?: BlockTap,
+  stopAfter?: TapPoint,
 ): void {
   const d = c.hiddenSize;
   const h = rmsNorm(x, w.inputNorm, T, d, c.rmsNormEps, new Float32Array(T * d));
   tap?.('qkv', h, T);
+  if (stopAfter === 'qkv') return;
   addInPlace(x, attentionSublayer({ c, backend, rope, cache, layer }, w.linears, h, T, tap));
+  if (stopAfter === 'o') return;
   const h2 = rmsNorm(x, w.postNorm, T, d, c.rmsNormEps, h);
   tap?.('gate_up', h2, T);
+  if (stopAfter === 'gate_up') return;
   addInPlace(x, mlpSublayer(w.linears, h2, T, tap));
 }

@@ -4,7 +4,7 @@
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { KvCache } from '../infer/kv-cache.js';
-import { llamaBlockForward, type BlockTap, type BlockWeights } from '../infer/llama-block.js';
+import { llamaBlockForward, type BlockTap, type BlockWeights, type TapPoint } from '../infer/llama-block.js';
 import { RopeTable } from '../infer/rope.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 
@@ -57,11 +57,12 @@ export class BlockRunner {
    * Runs every sequence of `acts` through the block; updates acts in place when `propagate`, otherwise
    * works on a scratch copy per sequence (statistics only). `tap` sees each group's input per sequence.
    */
-  run(w: BlockWeights, acts: CalibActivations, opts: { propagate: boolean; tap?: BlockTap }): void {
+  run(w: BlockWeights, acts: CalibActivations, opts: { propagate: boolean; tap?: BlockTap; stopAfter?: TapPoint }): void {
+    if (opts.propagate && opts.stopAfter) throw new Error('a propagating pass must run the whole block');
     for (let i = 0; i < acts.n; i++) {
       const x = opts.propagate ? acts.seq(i) : acts.seq(i).slice();
       this.cache.reset();
-      llamaBlockForward(this.c, w, this.backend, this.rope, this.cache, 0, x, acts.T, opts.tap);
+      llamaBlockForward(this.c, w, this.backend, this.rope, this.cache, 0, x, acts.T, opts.tap, opts.stopAfter);
     }
   }
 }

@@ -117,7 +117,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
           const acc = createStats(kind, block.linears[g.roles[0]].k, req.backend);
           stats = acc;
           const w = toBlockWeights(req.backend, block);
-          runner.run(w, acts, { propagate: false, tap: (p, x, T) => p === g.point && acc.add(x, T) });
+          runner.run(w, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && acc.add(x, T) });
           freeBlockWeights(w);
         }
         for (const role of g.roles) {

@@ -13,7 +13,7 @@ import { KvCache } from '../infer/kv-cache.js';
 import { DenseLinear } from '../infer/linear.js';
 import { RopeTable } from '../infer/rope.js';
 import type { MatmulBackend } from '../kernels/backend.js';
-import { BlockRunner, type CalibActivations } from '../pipeline/activations.js';
+import { BlockRunner, CalibActivations } from '../pipeline/activations.js';
 import { freeBlockWeights, toBlockWeights, type BlockF32, type LinearF32 } from '../pipeline/block-weights.js';
 import type { GridSpec } from '../qtypes/types.js';
 import { awqScales, meanAbsPerChannel, mse, scaledFakeQuant, searchClip, weightMeanPerChannel, type FakeQuant } from './awq-scale.js';
@@ -28,6 +28,8 @@ export interface AwqOptions {
   clip?: boolean;
   /** Tokens sampled (evenly strided) for the clip search. */
   clipTokens?: number;
+  /** Calibration tokens the scale search runs on (whole sequences from the start; default 16384). */
+  searchTokens?: number;
 }
 
 export interface AwqMappingReport {
@@ -78,9 +80,11 @@ interface Mapping {
   foldPrev: (s: Float32Array) => void;
 }
 
-export function awqTransformBlock(c: LlamaConfig, block: BlockF32, acts: CalibActivations, opts: AwqOptions): AwqMappingReport[] {
+export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibActivations, opts: AwqOptions): AwqMappingReport[] {
   const { backend, gridFor, fakeQuant } = opts;
   const L = block.linears;
+  const S = Math.min(all.n, Math.max(1, Math.ceil((opts.searchTokens ?? 16384) / all.T)));
+  const acts = S === all.n ? all : new CalibActivations(S, all.T, all.d, all.data.subarray(0, S * all.T * all.d));
   const X = captureInputs(c, block, acts, backend);
   const { n: N, T } = acts;
   const rope = RopeTable.forConfig(c, T);

@@ -1,0 +1,87 @@
+/**
+ * A model against its baseline (e.g. quantized vs FP16) on the same perplexity windows: perplexity of
+ * both, mean KL divergence KL(P_baseline ‖ P_model) per scored position, and top-1 agreement (the share of
+ * positions where both put the same token first). All in float64 from the fp32 logits.
+ */
+import { UsageError } from '../core/errors.js';
+import type { LlamaModel } from '../infer/llama-model.js';
+import { argmax, logSumExp } from '../infer/ops.js';
+import { windowCount } from './perplexity.js';
+
+export interface CompareOptions {
+  ctx: number;
+  bosId: number;
+  maxWindows?: number;
+  onWindow?: (done: number, total: number) => void | Promise<void>;
+}
+
+export interface CompareResult {
+  windows: number;
+  scoredTokens: number;
+  ppl: number;
+  baselinePpl: number;
+  deltaPpl: number;
+  meanKl: number;
+  top1Agreement: number;
+}
+
+/** KL(P ‖ Q) of two logit rows (n,), each at its offset. */
+export function klDivergence(p: Float32Array, po: number, q: Float32Array, qo: number, n: number): number {
+  const lp = logSumExp(p, po, n);
+  const lq = logSumExp(q, qo, n);
+  let kl = 0;
+  for (let i = 0; i < n; i++) {
+    const a = p[po + i] - lp;
+    kl += Math.exp(a) * (a - (q[qo + i] - lq));
+  }
+  return Math.max(0, kl);
+}
+
+/** Scores one or more models against one baseline; the baseline runs once per window. */
+export async function compareManyWithBaseline(models: LlamaModel[], baseline: LlamaModel, tokens: ArrayLike<number>, opts: CompareOptions): Promise<CompareResult[]> {
+  const { ctx, bosId } = opts;
+  const V = baseline.config.vocabSize;
+  for (const m of models)
+    if (m.config.vocabSize !== V) throw new UsageError('E_BASELINE', `the baseline's vocabulary (${V}) differs from the model's (${m.config.vocabSize})`, 'compare a quantized model with the model it was made from');
+  const available = windowCount(tokens.length, ctx);
+  const windows = Math.min(available, opts.maxWindows ?? available);
+  if (windows < 1) throw new UsageError('E_TEXT_TOO_SHORT', `the text has ${tokens.length} tokens, fewer than one window of ${ctx - 1}`);
+  const cb = baseline.createCache(ctx);
+  const caches = models.map((m) => m.createCache(ctx));
+  const acc = models.map(() => ({ nll: 0, kl: 0, agree: 0 }));
+  let nllBase = 0;
+  const ids = new Array<number>(ctx);
+  const baseTop = new Int32Array(ctx);
+  for (let w = 0; w < windows; w++) {
+    ids[0] = bosId;
+    for (let i = 1; i < ctx; i++) ids[i] = tokens[w * (ctx - 1) + i - 1];
+    cb.reset();
+    const lb = baseline.forward(ids, cb, 'all')!;
+    for (let i = 0; i + 1 < ctx; i++) {
+      nllBase += logSumExp(lb, i * V, V) - lb[i * V + ids[i + 1]];
+      baseTop[i] = argmax(lb, i * V, V);
+    }
+    for (let m = 0; m < models.length; m++) {
+      caches[m].reset();
+      const lm = models[m].forward(ids, caches[m], 'all')!;
+      const a = acc[m];
+      for (let i = 0; i + 1 < ctx; i++) {
+        const o = i * V;
+        a.nll += logSumExp(lm, o, V) - lm[o + ids[i + 1]];
+        a.kl += klDivergence(lb, o, lm, o, V);
+        if (argmax(lm, o, V) === baseTop[i]) a.agree++;
+      }
+    }
+    await opts.onWindow?.(w + 1, windows);
+  }
+  const n = windows * (ctx - 1);
+  const baselinePpl = Math.exp(nllBase / n);
+  return acc.map((a) => {
+    const ppl = Math.exp(a.nll / n);
+    return { windows, scoredTokens: n, ppl, baselinePpl, deltaPpl: ppl - baselinePpl, meanKl: a.kl / n, top1Agreement: a.agree / n };
+  });
+}
+
+export async function compareWithBaseline(model: LlamaModel, baseline: LlamaModel, tokens: ArrayLike<number>, opts: CompareOptions): Promise<CompareResult> {
+  return (await compareManyWithBaseline([model], baseline, tokens, opts))[0];
+}
