@@ -2,8 +2,13 @@
  * One linear layer through the chosen method: which calibration statistics it needs (GPTQ: the Hessian
  * 2XᵀX/N; importance-weighted RTN: mean x² per input channel; plain RTN and AWQ's final step: none), and
  * the solve. Statistics are accumulated here; the solvers in src/quantizers are pure.
+ *
+ * Output formats that cannot store every zero point (GPTQ v1 stores zero − 1, so 0 is impossible) ask for
+ * `minZero: 1`; see enforceMinZero.
  */
+import { UnsupportedError } from '../core/errors.js';
 import type { MatmulBackend } from '../kernels/backend.js';
+import { dequantValue, fp16Ceil, FP16_MAX, FP16_MIN_POSITIVE, maxQ, quantCode } from '../qtypes/int-grid.js';
 import type { Linalg64 } from '../quantizers/linalg64.js';
 import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
 import { gptqQuantize } from '../quantizers/gptq.js';
@@ -61,14 +66,76 @@ export interface LinearQuantOptions {
   backend: MatmulBackend;
   /** Float64 Cholesky/inverse for GPTQ (the WASM one; the TS oracle is the default). */
   linalg?: Linalg64;
+  /** Smallest asymmetric zero point the output format can store (1 for GPTQ v1; default 0). */
+  minZero?: 0 | 1;
 }
 
-export function quantizeLinear(method: QuantMethod, w: Float32Array, n: number, k: number, grid: GridSpec, stats: LayerStats | null, opts: LinearQuantOptions): { q: QuantizedWeight; loss?: number } {
+export interface LinearQuantResult {
+  q: QuantizedWeight;
+  /** GPTQ's Hessian-weighted loss (before any zero-point re-gridding). */
+  loss?: number;
+  /** Groups moved to a coarser zero ≥ 1 grid because their zero point 0 could not be stored (minZero 1). */
+  regriddedGroups?: number;
+}
+
+export function quantizeLinear(method: QuantMethod, w: Float32Array, n: number, k: number, grid: GridSpec, stats: LayerStats | null, opts: LinearQuantOptions): LinearQuantResult {
+  let res: LinearQuantResult;
   if (method === 'gptq') {
     if (!(stats instanceof HessianStats)) throw new Error('GPTQ needs Hessian statistics');
     const r = gptqQuantize(w, n, k, stats.acc.H, grid, { damp: opts.damp ?? 0.01, actOrder: opts.actOrder, backend: opts.backend, linalg: opts.linalg, name: opts.name });
-    return { q: r.q, loss: r.loss };
+    res = { q: r.q, loss: r.loss };
+    // act-order that happened to keep the natural column order: store the (default) g_idx the plan promised
+    if (opts.actOrder && r.q.gIdx === null && r.q.groupSize < k) r.q.gIdx = Int32Array.from({ length: k }, (_, c) => Math.floor(c / r.q.groupSize));
+  } else {
+    const importance = stats instanceof SquareMeanAccumulator ? stats.mean() : undefined;
+    res = { q: quantizeRtn(w, n, k, grid, { importance, name: opts.name }) };
   }
-  const importance = stats instanceof SquareMeanAccumulator ? stats.mean() : undefined;
-  return { q: quantizeRtn(w, n, k, grid, { importance, name: opts.name }) };
+  if ((opts.minZero ?? 0) >= 1 && !grid.sym) {
+    // RTN re-grids from the weights it saw; GPTQ from its own solution (its error feedback is already spent).
+    const regridded = enforceMinZero(res.q, method === 'gptq' ? null : w, opts.name);
+    if (regridded > 0) res.regriddedGroups = regridded;
+  }
+  return res;
+}
+
+/**
+ * Make every zero point of an asymmetric weight ≥ 1, in place. A zero of 0 arises when a group has (almost)
+ * no negative weight. When the group leaves its top code 2^bits − 1 unused the change is lossless (zero 1,
+ * codes + 1). Otherwise the group moves to the zero-1 grid that still spans its range, scale' =
+ * fp16Ceil(max / (maxq − 1)) (so the largest value keeps the top code and nothing clips: with zero 0 every
+ * value is ≥ −scale/2), and its codes are re-rounded from `ref` (n, k) — the weights the quantizer saw — or,
+ * when ref is null, from the weight's own dequantized values. Returns how many groups were re-gridded.
+ */
+export function enforceMinZero(q: QuantizedWeight, ref: Float32Array | null, name?: string): number {
+  const { n, k, numGroups: G, groupSize: g, gIdx } = q;
+  const mq = maxQ(q.grid.bits);
+  let regridded = 0;
+  const cols: number[][] = Array.from({ length: G }, () => []);
+  for (let c = 0; c < k; c++) cols[gIdx ? gIdx[c]! : Math.floor(c / g)]!.push(c);
+  for (let r = 0; r < n; r++) {
+    for (let gi = 0; gi < G; gi++) {
+      const zi = r * G + gi;
+      if (q.zeros[zi] !== 0) continue;
+      const row = r * k;
+      const members = cols[gi]!;
+      if (members.every((c) => q.codes[row + c] !== mq)) {
+        for (const c of members) q.codes[row + c]! += 1;
+        q.zeros[zi] = 1;
+        continue;
+      }
+      const value = (c: number): number => (ref ? ref[row + c]! : dequantValue(q.scales[zi]!, q.codes[row + c]!, 0));
+      let hi = 0;
+      for (const c of members) hi = Math.max(hi, value(c));
+      const raw = hi / (mq - 1);
+      if (!(raw <= FP16_MAX)) {
+        throw new UnsupportedError('E_SCALE_RANGE', `${name ? `tensor '${name}': ` : ''}row ${r}, group ${gi} needs a scale ${raw} beyond fp16 once its zero point is raised to 1`, 'keep this tensor in fp16, or export the edgeq format');
+      }
+      const scale = raw <= FP16_MIN_POSITIVE ? FP16_MIN_POSITIVE : fp16Ceil(raw);
+      for (const c of members) q.codes[row + c] = quantCode(value(c), scale, 1, mq);
+      q.scales[zi] = scale;
+      q.zeros[zi] = 1;
+      regridded++;
+    }
+  }
+  return regridded;
 }

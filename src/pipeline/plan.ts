@@ -1,13 +1,16 @@
 /**
  * The quantization plan — pure: which tensors are quantized on which grid (with per-tensor fallbacks for
- * shapes the grid cannot take), the exact bytes of the output, and the estimated peak memory of the
- * streaming pipeline. `edgeq quantize --dry-run` prints it; the pipeline and the writer follow it.
+ * shapes the grid cannot take), the exact bytes of the output in the chosen checkpoint format (refused
+ * up front when that layout cannot hold the plan), and the estimated peak memory of the streaming
+ * pipeline. `edgeq quantize --dry-run` prints it; the pipeline and the writer follow it.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../arch/llama-tensors.js';
+import { EdgeqError } from '../core/errors.js';
 import type { TensorPlanEntry } from '../formats/edgeq/plan.js';
 import { checkGroupable, fallbackGrid, qtypeFor } from '../qtypes/registry.js';
 import type { GridSpec } from '../qtypes/types.js';
+import { checkFormatPlan, exportEntryBytes, forcedDenseDtype, type CheckpointFormat } from './checkpoint-sink.js';
 
 export type QuantMethod = 'rtn' | 'gptq' | 'awq';
 
@@ -16,8 +19,10 @@ export interface PlanRequest {
   grid: GridSpec;
   /** Quantize a tensor whose k the group size does not divide per channel instead of refusing. */
   fallback: boolean;
-  /** Storage dtype of the source checkpoint's dense tensors ('F16' keeps fp16, anything else F32). */
+  /** Storage dtype of the source checkpoint's dense tensors ('F16' keeps fp16, anything else F32); 'F16' for autogptq/autoawq. */
   denseDtype: 'F16' | 'F32';
+  /** Output layout (default edgeq); plan bytes are counted in it and a plan it cannot hold is refused. */
+  format?: CheckpointFormat;
   actOrder?: boolean;
   calib: { samples: number; seqLen: number };
 }
@@ -30,6 +35,7 @@ export interface PeakMemoryEstimate {
 }
 
 export interface QuantPlan {
+  format: CheckpointFormat;
   entries: TensorPlanEntry[];
   /** Quantized linear count and those that fell back to per-channel. */
   quantizedTensors: number;
@@ -43,14 +49,17 @@ export interface QuantPlan {
 const bytesOfDense = (shape: readonly number[], dtype: 'F16' | 'F32'): number => shape.reduce((a, b) => a * b, 1) * (dtype === 'F16' ? 2 : 4);
 
 export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
+  const format = req.format ?? 'edgeq';
+  const forced = forcedDenseDtype(format);
+  if (forced && req.denseDtype !== forced) {
+    throw new EdgeqError('E_PLAN_DTYPE', `--format ${format} stores dense tensors as ${forced}, but the plan asks for ${req.denseDtype}`, `build the plan with denseDtype '${forced}'`);
+  }
   const entries: TensorPlanEntry[] = [];
   const fallbacks: QuantPlan['fallbacks'] = [];
-  let bytes = 0;
   let params = 0;
   let quantizedTensors = 0;
   const dense = (name: string, shape: number[], dtype: 'F16' | 'F32' = req.denseDtype): void => {
-    entries.push({ kind: 'dense', name, shape, dtype });
-    bytes += bytesOfDense(shape, dtype);
+    entries.push({ kind: 'dense', name, shape, dtype: forced ?? dtype });
     params += shape.reduce((a, b) => a * b, 1);
   };
   dense(GLOBAL_TENSORS.embed, [c.vocabSize, c.hiddenSize]);
@@ -65,9 +74,9 @@ export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
         grid = fallbackGrid(req.grid, k);
         if (grid !== req.grid) fallbacks.push({ name, from: qtypeFor(req.grid).id, to: qtypeFor(grid).id });
       } else checkGroupable(req.grid, k, name);
-      const qt = qtypeFor(grid);
-      entries.push({ kind: 'quantized', name, shape: [n, k], qtype: qt.id, grid, actOrder: req.method === 'gptq' && !!req.actOrder });
-      bytes += qt.bytes(n, k, name) + (req.method === 'gptq' && req.actOrder ? k * 4 : 0);
+      // act-order is stored as a g_idx, which only a grid with several groups per row has
+      const actOrder = req.method === 'gptq' && !!req.actOrder && grid.groupSize !== -1 && grid.groupSize < k;
+      entries.push({ kind: 'quantized', name, shape: [n, k], qtype: qtypeFor(grid).id, grid, actOrder });
       params += n * k;
       quantizedTensors++;
       if (spec.hasBias(c)) dense(linearBiasName(l, spec), [n], 'F32');
@@ -75,7 +84,14 @@ export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
   }
   dense(GLOBAL_TENSORS.finalNorm, [c.hiddenSize], 'F32');
   if (!c.tieWordEmbeddings) dense(GLOBAL_TENSORS.lmHead, [c.vocabSize, c.hiddenSize]);
-  return { entries, quantizedTensors, fallbacks, params, bytes, bitsPerWeight: (8 * bytes) / params, peakMemory: estimatePeakMemory(c, req) };
+  checkFormatPlan(format, entries, fallbacks);
+  let bytes = 0;
+  for (const e of entries) {
+    if (e.kind === 'dense') bytes += bytesOfDense(e.shape, e.dtype ?? 'F16');
+    else if (format !== 'edgeq') bytes += exportEntryBytes(format, e);
+    else bytes += qtypeFor(e.grid).bytes(e.shape[0], e.shape[1], e.name) + (e.actOrder ? e.shape[1] * 4 : 0);
+  }
+  return { format, entries, quantizedTensors, fallbacks, params, bytes, bitsPerWeight: (8 * bytes) / params, peakMemory: estimatePeakMemory(c, req) };
 }
 
 /**

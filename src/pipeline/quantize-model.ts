@@ -4,11 +4,13 @@
  * dependency order — q/k/v, o, gate/up, down — re-collecting each group's inputs through the already
  * quantized groups ("true sequential"), propagate the calibration activations through the quantized block,
  * write the block, free it. Peak memory ≈ one block + activations + one group's statistics, at any depth.
+ * The output format (edgeq, AutoGPTQ, AutoAWQ) only changes the sink the tensors go to (checkpoint-sink.ts)
+ * and, for GPTQ v1, the smallest zero point the quantizer may produce.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName, type LinearRole } from '../arch/llama-tensors.js';
 import type { CalibrationSample } from '../calib/sample.js';
-import { EdgeqCheckpointWriter, type EdgeqProvenance } from '../formats/edgeq/index.js';
+import type { EdgeqProvenance } from '../formats/edgeq/index.js';
 import { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
 import { UsageError } from '../core/errors.js';
 import type { TapPoint } from '../infer/llama-block.js';
@@ -19,7 +21,8 @@ import { awqTransformBlock, type AwqMappingReport } from '../quantizers/awq.js';
 import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
 import { BlockRunner, embedCalibration, type CalibActivations } from './activations.js';
 import { freeBlockWeights, readBlockF32, toBlockWeights, type BlockF32 } from './block-weights.js';
-import { buildQuantPlan, type PlanRequest, type QuantPlan } from './plan.js';
+import { buildQuantPlan, type PeakMemoryEstimate, type PlanRequest, type QuantPlan } from './plan.js';
+import { createCheckpointSink, minZeroFor, type CheckpointFormat, type CheckpointSink } from './checkpoint-sink.js';
 import { createStats, quantizeLinear, statsFor, type LayerStats } from './linear-quantizer.js';
 
 export interface QuantizeRequest extends PlanRequest {
@@ -43,6 +46,8 @@ export interface LayerReport {
   relWeightError: number;
   /** GPTQ's Hessian-weighted loss (GPTQ only). */
   gptqLoss?: number;
+  /** Groups moved to a zero ≥ 1 grid because the format cannot store zero point 0 (AutoGPTQ only). */
+  regriddedGroups?: number;
   seconds: number;
 }
 
@@ -52,6 +57,11 @@ export interface QuantizeReport {
   awq: { block: number; mappings: AwqMappingReport[] }[];
   seconds: number;
   outDir: string;
+  format: CheckpointFormat;
+  /** Peak resident set size of this process at the end of the run (getrusage maxRSS), bytes. */
+  peakRssBytes: number;
+  /** The plan's estimate of the pipeline's peak memory, for comparison with peakRssBytes. */
+  peakMemory: PeakMemoryEstimate;
 }
 
 const GROUPS: { point: TapPoint; roles: LinearRole[] }[] = [
@@ -88,8 +98,23 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     options: { imatrix: !!req.imatrix, damp: req.damp ?? 0.01, actOrder: !!req.actOrder, fallback: req.fallback },
     layerErrors: {},
   };
+  const format = plan.format;
+  const minZero = req.grid.sym ? 0 : minZeroFor(format);
+  if (minZero) (provenance.options as Record<string, unknown>).minZeroPoint = minZero;
   const ckpt = await SafetensorsCheckpoint.open(req.modelDir);
-  const writer = await EdgeqCheckpointWriter.create(req.outDir, { plan: plan.entries, sourceDir: req.modelDir, overwrite: req.overwrite, provenance });
+  let writer: CheckpointSink;
+  try {
+    writer = await createCheckpointSink(format, req.outDir, {
+      plan: plan.entries,
+      sourceDir: req.modelDir,
+      overwrite: req.overwrite,
+      provenance,
+      gptqMeta: { damp_percent: req.damp ?? 0.01, true_sequential: true, static_groups: false, quantizer_method: req.method },
+    });
+  } catch (err) {
+    await ckpt.close();
+    throw err;
+  }
   const linalg = req.method === 'gptq' ? await createWasmLinalg64({ threads: req.backend.threads }) : undefined;
   const layers: LayerReport[] = [];
   const awqReports: QuantizeReport['awq'] = [];
@@ -124,12 +149,12 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
           const lin = block.linears[role];
           const name = linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!);
           const t1 = performance.now();
-          const res = quantizeLinear(req.method, lin.w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg });
+          const res = quantizeLinear(req.method, lin.w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero });
           const wq = dequantize(res.q);
           const rel = relError(lin.w, wq);
           lin.w = wq; // later groups see the quantized weights
           quantized.set(role, res.q);
-          layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, seconds: (performance.now() - t1) / 1000 });
+          layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups, seconds: (performance.now() - t1) / 1000 });
           (provenance.layerErrors as Record<string, number>)[name] = rel;
         }
       }
@@ -150,7 +175,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     }
     await writer.writeDense(GLOBAL_TENSORS.finalNorm, await ckpt.readF32(GLOBAL_TENSORS.finalNorm, { checkFinite: true }));
     if (!c.tieWordEmbeddings) await writer.writeDense(GLOBAL_TENSORS.lmHead, await ckpt.readF32(GLOBAL_TENSORS.lmHead, { checkFinite: true }));
-    await writer.finish({ provenance });
+    await writer.finish(provenance);
   } catch (err) {
     await writer.abort();
     throw err;
@@ -158,5 +183,14 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     linalg?.dispose();
     await ckpt.close();
   }
-  return { plan, layers, awq: awqReports, seconds: (performance.now() - t0) / 1000, outDir: req.outDir };
+  return {
+    plan,
+    layers,
+    awq: awqReports,
+    seconds: (performance.now() - t0) / 1000,
+    outDir: req.outDir,
+    format,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakMemory: plan.peakMemory,
+  };
 }

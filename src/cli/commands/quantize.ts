@@ -1,4 +1,4 @@
-/** `edgeq quantize`: RTN / GPTQ / AWQ on the streaming block pipeline, written as an edgeq checkpoint. */
+/** `edgeq quantize`: RTN / GPTQ / AWQ on the streaming block pipeline, written as an edgeq, AutoGPTQ or AutoAWQ checkpoint. */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -7,6 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import { edgeqPackageVersion } from '../../formats/edgeq/export-writer.js';
 import { readModelConfig } from '../../model/model-dir.js';
 import { SafetensorsCheckpoint } from '../../formats/safetensors/checkpoint.js';
+import { CHECKPOINT_FORMATS, forcedDenseDtype, type CheckpointFormat } from '../../pipeline/checkpoint-sink.js';
 import { buildQuantPlan, type PlanRequest, type QuantMethod } from '../../pipeline/plan.js';
 import { quantizeModel } from '../../pipeline/quantize-model.js';
 import type { Bits } from '../../qtypes/types.js';
@@ -17,6 +18,7 @@ import { createBackend, fmt, printJson, resolveModelDir, table, withCommonOption
 interface QuantizeArgs extends CommonArgs {
   model: string;
   out?: string;
+  format: CheckpointFormat;
   method: QuantMethod;
   bits: number;
   'group-size': number;
@@ -48,10 +50,16 @@ function checkArgs(a: QuantizeArgs): void {
 
 export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
   command: 'quantize',
-  describe: 'Quantize a model (RTN, GPTQ, AWQ) into an edgeq checkpoint, one decoder block at a time',
+  describe: 'Quantize a model (RTN, GPTQ, AWQ) into an edgeq, AutoGPTQ or AutoAWQ checkpoint, one decoder block at a time',
   builder: (y: Argv) =>
     withCommonOptions(withModelOption(y))
       .option('out', { alias: 'o', type: 'string', describe: 'Output folder (written atomically; refused if it exists unless --overwrite)' })
+      .option('format', {
+        alias: 'f',
+        choices: CHECKPOINT_FORMATS,
+        default: 'edgeq' as CheckpointFormat,
+        describe: 'Output layout: edgeq (any grid, mixed types), autogptq (GPTQ v1: one grid, 2/3/4/8-bit), autoawq (GEMM: 4-bit, one group size, no act-order)',
+      })
       .option('method', { choices: ['rtn', 'gptq', 'awq'] as const, default: 'awq' as QuantMethod, describe: 'Quantization method' })
       .option('bits', { alias: 'b', type: 'number', default: 4, describe: 'Bits per weight: 2, 3, 4 or 8' })
       .option('group-size', { alias: 'g', type: 'number', default: 128, describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel)' })
@@ -68,6 +76,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing output folder (only once the new one is complete)' })
       .example('$0 quantize --method awq --bits 4 -o out/brown-awq4', 'AWQ w4 g128 of the bundled model')
       .example('$0 quantize -m ./my-model --method gptq --bits 3 --group-size 128 --act-order -o out/gptq3', 'GPTQ with act-order')
+      .example('$0 quantize --method awq --bits 4 --format autoawq -o out/brown-awq4-hf', 'an AutoAWQ GEMM folder for transformers/vLLM')
       .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only') as Argv<QuantizeArgs>,
   handler: async (argv) => {
     checkArgs(argv);
@@ -83,7 +92,8 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         method: argv.method,
         grid: { bits: argv.bits as Bits, groupSize: argv['group-size'], sym: argv.sym },
         fallback: argv.fallback,
-        denseDtype: embedInfo?.dtype === 'F16' ? 'F16' : 'F32',
+        denseDtype: forcedDenseDtype(argv.format) ?? (embedInfo?.dtype === 'F16' ? 'F16' : 'F32'),
+        format: argv.format,
         actOrder: argv['act-order'],
         calib: { samples: argv['calib-samples'], seqLen },
       };
@@ -95,7 +105,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         const types = new Map<string, number>();
         for (const e of q) types.set((e as { qtype: string }).qtype, (types.get((e as { qtype: string }).qtype) ?? 0) + 1);
         process.stdout.write(
-          `plan for ${path.basename(dir)} (${argv.method}, ${config.numLayers} blocks)\n` +
+          `plan for ${path.basename(dir)} (${argv.method}, ${config.numLayers} blocks, ${argv.format} format)\n` +
             `  quantized linears: ${[...types].map(([t, n]) => `${n}× ${t}`).join(', ')}\n` +
             (plan.fallbacks.length ? `  fallbacks: ${plan.fallbacks.map((f) => `${f.name} ${f.from}→${f.to}`).join('; ')}\n` : '') +
             `  output: ${mb(plan.bytes)} for ${plan.params.toLocaleString('en-US')} params (${fmt(plan.bitsPerWeight, 3)} bits/weight)\n` +
@@ -130,11 +140,14 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           },
         });
         progress.stop();
+        const regridded = report.layers.reduce((a, l) => a + (l.regriddedGroups ?? 0), 0);
         for (const w of calibration?.warnings ?? []) process.stderr.write(`edgeq: warning: ${w}\n`);
         if (argv.json) return printJson({ model: path.resolve(dir), out: path.resolve(argv.out!), method: argv.method, grid: planReq.grid, calibration: calibration && { name: calibration.source.name, sha256: calibration.source.sha256, samples: calibration.n, seqLen, seed: calibration.seed }, ...report });
         process.stdout.write(
           `${table([['tensor', 'type', 'rel. weight error', ...(argv.method === 'gptq' ? ['GPTQ loss'] : []), 's'], ...report.layers.map((r) => [r.name.replace('model.layers.', 'L'), r.qtype, r.relWeightError.toExponential(3), ...(argv.method === 'gptq' ? [fmt(r.gptqLoss ?? NaN, 4)] : []), fmt(r.seconds, 2)])])}\n\n` +
-            `wrote ${argv.out}: ${mb(report.plan.bytes)}, ${fmt(report.plan.bitsPerWeight, 3)} bits/weight, in ${fmt(report.seconds, 1)} s\n`,
+            `wrote ${argv.out} (${argv.format}): ${mb(report.plan.bytes)}, ${fmt(report.plan.bitsPerWeight, 3)} bits/weight, in ${fmt(report.seconds, 1)} s; ` +
+            `peak RSS ${mb(report.peakRssBytes)} (estimate ${mb(report.peakMemory.total)})\n` +
+            (regridded > 0 ? `note: ${regridded} groups had zero point 0, which GPTQ v1 cannot store; they were re-quantized on a zero-1 grid\n` : ''),
         );
       } finally {
         await backend.dispose();
