@@ -3,6 +3,7 @@
  * `_search_best_clip`): per-channel statistics, the duo-scaling candidate formula and the clip search.
  * Nothing here knows about blocks; awq.ts drives them on a decoder block's real module outputs.
  */
+import type { MatmulBackend } from '../kernels/backend.js';
 import type { GridSpec } from '../qtypes/types.js';
 
 /** Quantize then dequantize W (n, k) on a grid (RTN); injected so AWQ stays grid-agnostic. */
@@ -91,12 +92,21 @@ export function mse(a: Float32Array, b: Float32Array): number {
   return s / a.length;
 }
 
+/** Columns [c0, c1) of M (rows, k) as a contiguous (rows, c1 − c0) copy. */
+function columnBlock(m: Float32Array, rows: number, k: number, c0: number, c1: number): Float32Array {
+  const w = c1 - c0;
+  const out = new Float32Array(rows * w);
+  for (let r = 0; r < rows; r++) out.set(m.subarray(r * k + c0, r * k + c1), r * w);
+  return out;
+}
+
 /**
  * Clip search (AutoAWQ `_search_best_clip`): for every (output row, group), try max_val = org_max·(1 − i/20)
- * for i < 20·maxShrink and keep the one whose group-partial output Σ_{c∈group} x_c·ŵ_c has the lowest mean
- * squared error over the sampled tokens X (t, k). Returns the clipped weight (n, k).
+ * for i < 20·maxShrink and keep the one whose group-partial output Σ_{c∈group} x_c·ŵ_c has the lowest
+ * squared error summed over the sampled tokens X (t, k). The partial outputs of a group are one matmul
+ * Xg (t, g) · Wgᵀ (g, n) on the backend. Returns the clipped weight (n, k).
  */
-export function searchClip(w: Float32Array, n: number, k: number, x: Float32Array, t: number, grid: GridSpec, fq: FakeQuant, opts: { nGrid?: number; maxShrink?: number } = {}): Float32Array {
+export function searchClip(w: Float32Array, n: number, k: number, x: Float32Array, t: number, grid: GridSpec, fq: FakeQuant, backend: MatmulBackend, opts: { nGrid?: number; maxShrink?: number } = {}): Float32Array {
   const nGrid = opts.nGrid ?? 20;
   const maxShrink = opts.maxShrink ?? 0.5;
   const g = grid.groupSize > 0 ? grid.groupSize : k;
@@ -110,36 +120,40 @@ export function searchClip(w: Float32Array, n: number, k: number, x: Float32Arra
       for (let c = gi * g; c < Math.min(k, (gi + 1) * g); c++) m = Math.max(m, Math.abs(w[r * k + c]));
       orgMax[r * groups + gi] = m;
     }
-  // Reference partial outputs: (t, n, groups)
-  const partial = (wt: Float32Array, r: number, gi: number, tok: number): number => {
-    let s = 0;
+  const xg: Float32Array[] = [];
+  const ref: Float32Array[] = []; // per group: (t, n) partial outputs of the original weights
+  for (let gi = 0; gi < groups; gi++) {
     const c0 = gi * g;
     const c1 = Math.min(k, c0 + g);
-    for (let c = c0; c < c1; c++) s += x[tok * k + c] * wt[r * k + c];
-    return s;
-  };
-  const ref = new Float64Array(t * n * groups);
-  for (let tok = 0; tok < t; tok++) for (let r = 0; r < n; r++) for (let gi = 0; gi < groups; gi++) ref[(tok * n + r) * groups + gi] = partial(w, r, gi, tok);
+    xg.push(columnBlock(x, t, k, c0, c1));
+    ref.push(backend.matmulTransient(xg[gi], t, columnBlock(w, n, k, c0, c1), n, c1 - c0));
+  }
   const cur = new Float32Array(n * k);
   for (let i = 0; i < Math.floor(maxShrink * nGrid); i++) {
+    const shrink = 1 - i / nGrid;
     for (let r = 0; r < n; r++)
       for (let gi = 0; gi < groups; gi++) {
-        const mv = orgMax[r * groups + gi] * (1 - i / nGrid);
+        const mv = orgMax[r * groups + gi] * shrink;
         for (let c = gi * g; c < Math.min(k, (gi + 1) * g); c++) cur[r * k + c] = Math.min(mv, Math.max(-mv, w[r * k + c]));
       }
     const q = fq(cur, n, k, grid);
-    for (let r = 0; r < n; r++)
-      for (let gi = 0; gi < groups; gi++) {
+    for (let gi = 0; gi < groups; gi++) {
+      const c0 = gi * g;
+      const c1 = Math.min(k, c0 + g);
+      const pq = backend.matmulTransient(xg[gi], t, columnBlock(q, n, k, c0, c1), n, c1 - c0); // (t, n)
+      const pr = ref[gi];
+      for (let r = 0; r < n; r++) {
         let err = 0;
         for (let tok = 0; tok < t; tok++) {
-          const d = partial(q, r, gi, tok) - ref[(tok * n + r) * groups + gi];
+          const d = pq[tok * n + r] - pr[tok * n + r];
           err += d * d;
         }
         if (err < best[r * groups + gi]) {
           best[r * groups + gi] = err;
-          bestMax[r * groups + gi] = orgMax[r * groups + gi] * (1 - i / nGrid);
+          bestMax[r * groups + gi] = orgMax[r * groups + gi] * shrink;
         }
       }
+    }
   }
   const out = new Float32Array(n * k);
   for (let r = 0; r < n; r++)

@@ -28,7 +28,7 @@ export interface AwqOptions {
   clip?: boolean;
   /** Tokens sampled (evenly strided) for the clip search. */
   clipTokens?: number;
-  /** Calibration tokens the scale search runs on (whole sequences from the start; default 16384). */
+  /** Calibration tokens the scale search runs on (whole sequences from the start; default 4096: a CPU budget — AutoAWQ uses 64K). */
   searchTokens?: number;
 }
 
@@ -83,7 +83,7 @@ interface Mapping {
 export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibActivations, opts: AwqOptions): AwqMappingReport[] {
   const { backend, gridFor, fakeQuant } = opts;
   const L = block.linears;
-  const S = Math.min(all.n, Math.max(1, Math.ceil((opts.searchTokens ?? 16384) / all.T)));
+  const S = Math.min(all.n, Math.max(1, Math.ceil((opts.searchTokens ?? 4096) / all.T)));
   const acts = S === all.n ? all : new CalibActivations(S, all.T, all.d, all.data.subarray(0, S * all.T * all.d));
   const X = captureInputs(c, block, acts, backend);
   const { n: N, T } = acts;
@@ -159,7 +159,7 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibAct
       const t = Math.ceil(rows / stride);
       const xs = new Float32Array(t * l.k);
       for (let i = 0; i < t; i++) xs.set(src.subarray(i * stride * l.k, (i * stride + 1) * l.k), i * l.k);
-      l.w = searchClip(l.w, l.n, l.k, xs, t, gridFor(role), fakeQuant);
+      l.w = searchClip(l.w, l.n, l.k, xs, t, gridFor(role), fakeQuant, backend);
     }
   }
   return reports;
