@@ -56,4 +56,11 @@ export class EdgeqTokenizer {
   decode(ids: number[]): string {
     return this.tok.decode(ids, { skip_special_tokens: false });
   }
+
+  /** Text of `generated` as it continues `prompt` (decoders strip a leading space from a lone continuation). */
+  decodeContinuation(prompt: number[], generated: number[]): string {
+    const head = this.decode(prompt);
+    const all = this.decode([...prompt, ...generated]);
+    return all.startsWith(head) ? all.slice(head.length) : this.decode(generated);
+  }
 }

@@ -49,7 +49,8 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
           },
         });
         const prompt = 'The jury said that';
-        const ids = generateGreedy(model, tokenizer.encodeWithBos(prompt), { maxNewTokens: 24 });
+        const promptIds = tokenizer.encodeWithBos(prompt);
+        const ids = generateGreedy(model, promptIds, { maxNewTokens: 24, stopIds: tokenizer.eosIds });
         progress.stop();
         const summary = {
           model: info.dir,
@@ -57,7 +58,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
           bytes: info.bytes,
           bitsPerWeight: info.bitsPerWeight,
           wikitext2: { ctx: 256, windows: ppl.windows, ppl: ppl.ppl, prefillTokPerSec: ppl.prefillTokPerSec },
-          generation: { prompt, text: tokenizer.decode(ids) },
+          generation: { prompt, text: tokenizer.decodeContinuation(promptIds, ids) },
           threads: backend.threads,
         };
         if (argv.json) return printJson(summary);

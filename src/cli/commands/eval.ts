@@ -100,8 +100,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         if (argv.prompt !== undefined) {
           progress.phase('Generating');
           await yieldToEventLoop();
-          const ids = generateGreedy(model, tokenizer.encodeWithBos(argv.prompt), { maxNewTokens: argv['max-new-tokens'] });
-          gen = { prompt: argv.prompt, ids, text: tokenizer.decode(ids) };
+          const promptIds = tokenizer.encodeWithBos(argv.prompt);
+          const ids = generateGreedy(model, promptIds, { maxNewTokens: argv['max-new-tokens'], stopIds: tokenizer.eosIds });
+          gen = { prompt: argv.prompt, ids, text: tokenizer.decodeContinuation(promptIds, ids) };
           result.generation = gen;
         }
         progress.stop();
