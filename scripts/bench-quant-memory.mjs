@@ -61,7 +61,7 @@ try {
   process.exit(1);
 }
 
-const MB = (b) => (b == null || !Number.isFinite(b) ? '-' : (b / 2 ** 20).toFixed(0));
+const MB = (b) /* MiB */ => (b == null || !Number.isFinite(b) ? '-' : (b / 2 ** 20).toFixed(0));
 const fx = (v, d = 2) => (v == null || !Number.isFinite(v) ? '-' : v.toFixed(d));
 
 function table(rows) {
@@ -209,12 +209,12 @@ console.log(
     `; ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM${THREADS ? `, --threads ${THREADS}` : ''}`,
 );
 console.log(
-  `reference bound = block fp32 weights ${MB(bound.blockWeights)} MB + calibration activations ${MB(bound.activations)} MB` +
-    ` + Hessian ${bound.hessianK}² f64 ${MB(bound.hessian)} MB = ${MB(bound.total)} MB; target peak RSS ≤ ${RATIO_MAX} × bound = ${MB(RATIO_MAX * bound.total)} MB`,
+  `reference bound = block fp32 weights ${MB(bound.blockWeights)} MiB + calibration activations ${MB(bound.activations)} MiB` +
+    ` + Hessian ${bound.hessianK}² f64 ${MB(bound.hessian)} MiB = ${MB(bound.total)} MiB; target peak RSS ≤ ${RATIO_MAX} × bound = ${MB(RATIO_MAX * bound.total)} MiB`,
 );
 console.log(
-  `not in the bound: the embedding matrix ${c0.vocabSize}×${c0.hiddenSize} fp32 = ${MB(embedF32)} MB (read once at the start)` +
-    `; bound + embedding = ${MB(bound.total + embedF32)} MB (ratio against it shown as "ratio+emb")`,
+  `not in the bound: the embedding matrix ${c0.vocabSize}×${c0.hiddenSize} fp32 = ${MB(embedF32)} MiB (read once at the start)` +
+    `; bound + embedding = ${MB(bound.total + embedF32)} MiB (ratio against it shown as "ratio+emb")`,
 );
 
 const results = [];
@@ -261,7 +261,7 @@ try {
     };
     results.push(row);
     if (r.stderr) process.stderr.write(`${r.stderr}\n`);
-    process.stderr.write(`  ${L} layers: ${r.wall.toFixed(1)} s, peak RSS ${MB(peak)} MB\n`);
+    process.stderr.write(`  ${L} layers: ${r.wall.toFixed(1)} s, peak RSS ${MB(peak)} MiB\n`);
     if (!KEEP) fs.rmSync(out, { recursive: true, force: true });
     else console.log(`kept ${out}`);
   }
@@ -272,7 +272,7 @@ try {
 console.log('');
 console.log(
   table([
-    ['layers', 'params', 'linear params', 'wall s', 's/B linear params', 'GPTQ solve s', 'peak RSS MB', 'bound MB', 'ratio', 'ratio+emb', 'plan estimate MB'],
+    ['layers', 'params', 'linear params', 'wall s', 's/B linear params', 'GPTQ solve s', 'peak RSS MiB', 'bound MiB', 'ratio', 'ratio+emb', 'plan estimate MiB'],
     ...results.map((r) => [
       r.layers,
       r.params?.toLocaleString('en-US') ?? '-',
@@ -289,20 +289,20 @@ console.log(
   ]),
 );
 console.log(
-  `MB = MiB. wall s = whole child process (start-up, embedding, calibration forward passes, GPTQ, writing); s/B = wall s per 1e9` +
+  `wall s = whole child process (start-up, embedding, calibration forward passes, GPTQ, writing); s/B = wall s per 1e9` +
     ` quantized linear params (the embedding is copied, not quantized); GPTQ solve s = the per-tensor solve times of the report.` +
     ` peak RSS from ${[...new Set(results.map((r) => r.peakRssSource))].join(' / ')}.`,
 );
 const p = results.find((r) => r.planPeak)?.planPeak;
-console.log(`process floor (quantize --dry-run: node, CLI modules, config, plan; no weights): peak RSS ${MB(floorBytes)} MB`);
+console.log(`process floor (quantize --dry-run: node, CLI modules, config, plan; no weights): peak RSS ${MB(floorBytes)} MiB`);
 if (p)
   console.log(
-    `plan estimate (src/pipeline/plan.ts): block weights ${MB(p.blockWeights)} + activations ${MB(p.activations)} + statistics ${MB(p.statistics)} = ${MB(p.total)} MB (no embedding either)`,
+    `plan estimate (src/pipeline/plan.ts): block weights ${MB(p.blockWeights)} + activations ${MB(p.activations)} + statistics ${MB(p.statistics)} = ${MB(p.total)} MiB (no embedding either)`,
   );
 
 if (PROFILE) {
   for (const r of results) {
-    console.log(`\nmemory log, ${r.layers} layers (EDGEQ_MEM; MB; other = rss − heapTotal − external ≈ wasm memories):`);
+    console.log(`\nmemory log, ${r.layers} layers (EDGEQ_MEM; MiB; other = rss − heapTotal − external ≈ wasm memories):`);
     if (!r.memLog.length) {
       console.log('  (no EDGEQ_MEM lines: the pipeline does not call logMemory() from src/pipeline/memory-log.ts yet)');
       continue;
@@ -313,12 +313,12 @@ if (PROFILE) {
         ...r.memLog.map((m) => [fx(m.t, 1), m.label, MB(m.rss), MB(m.hwm), MB(m.heapUsed), MB(m.external), MB(m.arrayBuffers), MB(m.other)]),
       ]),
     );
-    let jump = null;
-    for (let i = 1; i < r.memLog.length; i++) {
-      const d = r.memLog[i].hwm - r.memLog[i - 1].hwm;
-      if (!jump || d > jump.d) jump = { d, from: r.memLog[i - 1].label, to: r.memLog[i].label };
-    }
-    if (jump) console.log(`largest peak-RSS step: +${MB(jump.d)} MB between "${jump.from}" and "${jump.to}"`);
+    // where the high-water mark was set, and the largest steps of it between consecutive marks
+    const steps = r.memLog.slice(1).map((m, i) => ({ d: m.hwm - r.memLog[i].hwm, from: r.memLog[i].label, to: m.label }));
+    const top = steps.filter((x) => x.d > 0).sort((x, y) => y.d - x.d).slice(0, 4);
+    const last = r.memLog[r.memLog.length - 1];
+    const at = r.memLog.find((m) => m.hwm >= last.hwm);
+    console.log(`peak ${MB(last.hwm)} MiB first reached at "${at.label}"; largest high-water steps: ${top.map((x) => `+${MB(x.d)} MiB "${x.from}" → "${x.to}"`).join('; ')}`);
   }
 }
 
@@ -339,10 +339,10 @@ console.log(
 if (!ratioPass) {
   const worst = Math.max(...results.map((r) => r.peakRssBytes));
   console.log(
-    `  peak RSS ${MB(worst)} MB vs bound ${MB(bound.total)} MB: over by ${MB(worst - bound.total)} MB` +
+    `  peak RSS ${MB(worst)} MiB vs bound ${MB(bound.total)} MiB: over by ${MB(worst - bound.total)} MiB` +
       (worst > bound.total + embedF32
-        ? `, more than the embedding (${MB(embedF32)} MB) alone explains (bound + embedding = ${MB(bound.total + embedF32)} MB)`
-        : `, within what the fp32 embedding (${MB(embedF32)} MB) could explain`) +
+        ? `, more than the embedding (${MB(embedF32)} MiB) alone explains (bound + embedding = ${MB(bound.total + embedF32)} MiB)`
+        : `, within what the fp32 embedding (${MB(embedF32)} MiB) could explain`) +
       (PROFILE ? '' : '; rerun with --profile (and logMemory() calls in the pipeline) to see where'),
   );
 }
