@@ -75,6 +75,13 @@ export class LlamaModel {
     return this.weights.lmHead.forward(h, rows);
   }
 
+  /** Weight bytes one decode step reads: every block linear and the LM head as executed, plus one embedding row (fp32). */
+  weightBytesPerToken(): number {
+    let bytes = this.weights.lmHead.weightBytes + this.config.hiddenSize * 4;
+    for (const b of this.weights.blocks) for (const lin of Object.values(b.linears)) bytes += lin.weightBytes;
+    return bytes;
+  }
+
   dispose(): void {
     for (const b of this.weights.blocks) for (const lin of Object.values(b.linears)) lin.free();
     this.weights.lmHead.free();

@@ -23,6 +23,14 @@ export interface LoadProgress {
 export interface LoadOptions {
   checkFinite?: boolean;
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * How the linears of a quantized checkpoint run: 'packed' (default) executes the packed low-bit weights
+   * on the backend's kernels; 'dequantized' expands them to fp32 (the reference the kernels are checked
+   * against).
+   */
+  quantized?: 'packed' | 'dequantized';
+  /** Low-bit GEMV kernel for packed linears (default: the backend's choice per bit width). */
+  kernel?: 'lut' | 'int8';
 }
 
 /** Throws a FormatError naming the first missing or mis-shaped tensor. */
