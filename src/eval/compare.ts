@@ -17,6 +17,8 @@ export interface CompareOptions {
 
 export interface CompareResult {
   windows: number;
+  /** Windows the whole text holds (≥ windows when maxWindows cut it). */
+  windowsAvailable: number;
   scoredTokens: number;
   ppl: number;
   baselinePpl: number;
@@ -78,7 +80,7 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
   const baselinePpl = Math.exp(nllBase / n);
   return acc.map((a) => {
     const ppl = Math.exp(a.nll / n);
-    return { windows, scoredTokens: n, ppl, baselinePpl, deltaPpl: ppl - baselinePpl, meanKl: a.kl / n, top1Agreement: a.agree / n };
+    return { windows, windowsAvailable: available, scoredTokens: n, ppl, baselinePpl, deltaPpl: ppl - baselinePpl, meanKl: a.kl / n, top1Agreement: a.agree / n };
   });
 }
 

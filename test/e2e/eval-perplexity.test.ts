@@ -31,3 +31,35 @@ describe.each([
     expect(res.eval.prefillTokPerSec).toBeGreaterThan(0);
   });
 });
+
+describe('edgeq eval / bench report size, throughput and memory', () => {
+  it('eval --json: size from the checkpoint, pp/tg throughput, peak RSS', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dir = FIXTURE_MODELS.stories260K;
+    const run = await runCli(['eval', '--model', dir, '--max-windows', '2', '--json', '--threads', '1']);
+    expect(run.code).toBe(0);
+    const res = JSON.parse(run.stdout);
+    const fileBytes = fs.readdirSync(dir).filter((f: string) => f.endsWith('.safetensors')).reduce((a: number, f: string) => a + fs.statSync(path.join(dir, f)).size, 0);
+    expect(res.size.bytes).toBeLessThanOrEqual(fileBytes);
+    expect(res.size.bytes).toBeGreaterThan(fileBytes - 65536); // everything but the JSON header
+    expect(res.size.bitsPerWeight).toBeCloseTo((8 * res.size.bytes) / res.size.params, 9);
+    expect(res.throughput.promptTokens).toBe(Math.min(512, JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).max_position_embeddings));
+    expect(res.throughput.genTokens).toBe(128);
+    expect(res.throughput.prefillTokPerSec).toBeGreaterThan(0);
+    expect(res.throughput.decodeTokPerSec).toBeGreaterThan(0);
+    expect(res.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
+  });
+
+  it('bench --json: pp/tg with one sample per repetition', async () => {
+    const run = await runCli(['bench', '--model', FIXTURE_MODELS.stories260K, '-p', '32', '-n', '8', '-r', '2', '--json', '--threads', '1']);
+    expect(run.code).toBe(0);
+    const res = JSON.parse(run.stdout);
+    expect(res.promptTokens).toBe(32);
+    expect(res.genTokens).toBe(8);
+    expect(res.prefill.samples).toHaveLength(2);
+    expect(res.decode.samples).toHaveLength(2);
+    expect(res.threads).toBe(1);
+    expect(res.weightBytesPerToken).toBeGreaterThan(0);
+  });
+});
