@@ -63,3 +63,33 @@ describe('edgeq eval / bench report size, throughput and memory', () => {
     expect(res.weightBytesPerToken).toBeGreaterThan(0);
   });
 });
+
+describe('edgeq eval records its result in an edgeq checkpoint folder', () => {
+  it('writes edgeq-eval.json equal to the --json output', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeq-eval-record-'));
+    try {
+      const out = path.join(tmp, 'q');
+      const q = await runCli(['quantize', '-m', 'stories260K', '--method', 'rtn', '--bits', '4', '-g', '32', '--fallback', '-o', out, '--quiet', '--threads', '1']);
+      expect(q.code).toBe(0);
+      const run = await runCli(['eval', '--model', out, '--baseline', 'stories260K', '--max-windows', '2', '--no-speed', '--json', '--threads', '1']);
+      expect(run.code).toBe(0);
+      const printed = JSON.parse(run.stdout);
+      expect(printed.record).toBe(path.resolve(out, 'edgeq-eval.json'));
+      const saved = JSON.parse(fs.readFileSync(printed.record, 'utf8'));
+      const { record: _r, ...rest } = printed;
+      const { date, ...savedRest } = saved;
+      expect(savedRest).toEqual(rest);
+      expect(Number.isNaN(Date.parse(date))).toBe(false);
+      expect(saved.baseline.meanKl).toBeGreaterThan(0);
+      expect(saved.eval.ppl).toBeCloseTo(saved.baseline.ppl, 12);
+      // a plain Hugging Face folder is never written into
+      const hf = await runCli(['eval', '--model', 'stories260K', '--max-windows', '1', '--no-speed', '--json', '--threads', '1']);
+      expect(JSON.parse(hf.stdout).record).toBeUndefined();
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

@@ -33,7 +33,7 @@ async function cli(args: string[]): Promise<CliRun> {
 const json = <T = Record<string, any>>(r: CliRun): T => JSON.parse(r.stdout) as T;
 
 async function perplexity(model: string): Promise<number> {
-  const r = json(await cli(['eval', '--model', model, '--max-windows', '4', '--json']));
+  const r = json(await cli(['eval', '--model', model, '--max-windows', '4', '--json', '--no-speed', '--no-record']));
   return r.eval.ppl as number;
 }
 

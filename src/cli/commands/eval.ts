@@ -7,6 +7,8 @@ import { compareWithBaseline, type CompareResult } from '../../eval/compare.js';
 import { evaluatePerplexity, type PerplexityResult } from '../../eval/perplexity.js';
 import { generate } from '../../infer/generate.js';
 import { maxSequence, measureThroughput, type ThroughputResult } from '../../eval/throughput.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
+import { isEdgeqCheckpoint } from '../../formats/edgeq/index.js';
 import { inspectModel } from '../../model/inspect-model.js';
 import { loadModel } from '../../model/load-model.js';
 import { readModelConfig } from '../../model/model-dir.js';
@@ -17,6 +19,8 @@ import { createBackend, fmt, printJson, resolveModelDir, table, withCommonOption
 /** llama-bench's default tests: pp512 / tg128 (capped at the model's max_position_embeddings). */
 const SPEED_PROMPT = 512;
 const SPEED_GEN = 128;
+/** The eval record inside an edgeq checkpoint folder (input of `edgeq report`). */
+export const EVAL_RECORD = 'edgeq-eval.json';
 
 type PplSummary = Pick<PerplexityResult, 'ppl' | 'scoredTokens' | 'windows' | 'windowsAvailable'> & Partial<PerplexityResult>;
 
@@ -35,6 +39,7 @@ interface EvalArgs extends CommonArgs {
   seed: number;
   kernel?: 'lut' | 'int8';
   dequantized: boolean;
+  record: boolean;
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
@@ -54,6 +59,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the sampler (same seed, same text)' })
       .option('speed', { type: 'boolean', default: true, describe: `Measure throughput: prefill of a ${SPEED_PROMPT}-token prompt and ${SPEED_GEN} decode steps (--no-speed skips)` })
       .option('kernel', { type: 'string', choices: ['lut', 'int8'] as const, describe: 'Low-bit GEMV kernel for quantized linears [default: lut for ≤ 4 bits, int8 for 8 bits]' })
+      .option('record', { type: 'boolean', default: true, describe: `Save the result as ${EVAL_RECORD} inside an edgeq checkpoint folder (read by 'edgeq report'); --no-record skips` })
       .option('dequantized', { type: 'boolean', default: false, describe: 'Run quantized linears dequantized to fp32 (the reference path) instead of on the packed low-bit kernels' })
       .example('$0 eval', 'perplexity of the bundled brown-llama-7m on WikiText-2, ctx 256')
       .example('$0 eval --model ./my-model --ctx 512 --max-windows 32 --json', 'quick check of a local Hugging Face folder')
@@ -144,6 +150,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         const info = await inspectModel(dir);
         result.size = { bytes: info.bytes, params: info.params, bitsPerWeight: info.bitsPerWeight, weightBytesPerToken: model.weightBytesPerToken() };
         result.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+        if (argv.record && (await isEdgeqCheckpoint(dir))) {
+          const file = path.join(dir, EVAL_RECORD);
+          writeFileAtomic(file, `${JSON.stringify({ ...result, date: new Date().toISOString() }, null, 2)}\n`);
+          result.record = path.resolve(file);
+        }
         progress.stop();
         if (argv.json) printJson(result);
         else {
