@@ -3,3 +3,4 @@
 export * from './gemm';
 export * from './dot';
 export * from './linalg64';
+export * from './membw';
