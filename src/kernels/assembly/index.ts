@@ -4,3 +4,5 @@ export * from './gemm';
 export * from './dot';
 export * from './linalg64';
 export * from './membw';
+export * from './lowbit-lut';
+export * from './lowbit-q8';
