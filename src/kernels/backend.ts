@@ -3,11 +3,24 @@
  * oracle, see scalar-backend.ts) and `wasm` (WebAssembly SIMD, multithreaded, see wasm-backend.ts).
  */
 import { EdgeqError } from '../core/errors.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
 
 /** A weight matrix W in PyTorch layout (n rows = out features, k cols = in features), prepared once. */
 export interface WeightHandle {
   readonly n: number;
   readonly k: number;
+}
+
+/** A quantized weight packed for one of the low-bit kernels (see lowbit-plan.ts). */
+export interface QuantWeightHandle extends WeightHandle {
+  readonly kernel: 'lut' | 'int8';
+  /** Bytes of the packed weight as executed (codes/bit planes + per-block scales and zero terms). */
+  readonly bytes: number;
+}
+
+export interface PrepareQuantizedOptions {
+  /** Default: 'lut' for 2/3/4-bit weights, 'int8' for 8-bit. */
+  kernel?: 'lut' | 'int8';
 }
 
 export interface MatmulBackend {
@@ -19,6 +32,10 @@ export interface MatmulBackend {
   matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array;
   /** Y[m, n] = A[m, k] · B[n, k]ᵀ for transient operands (attention scores, P·V with V pre-transposed). */
   matmulTransient(a: Float32Array, m: number, b: Float32Array, n: number, k: number, out?: Float32Array): Float32Array;
+  /** Packs a quantized weight (n, k) once for the low-bit kernels; freed by freeWeight. */
+  prepareQuantized(q: QuantizedWeight, opts?: PrepareQuantizedOptions): QuantWeightHandle;
+  /** Y[m, n] = X[m, k] · Ŵᵀ with Ŵ the dequantized weight, computed by the handle's kernel. */
+  matmulQuantized(x: Float32Array, m: number, h: QuantWeightHandle, out?: Float32Array): Float32Array;
   freeWeight(w: WeightHandle): void;
   dispose(): Promise<void> | void;
 }

@@ -6,7 +6,17 @@
  * fp32-accumulating kernel, which is what an oracle should be.
  */
 import { EdgeqError } from '../core/errors.js';
-import { checkMatmulArgs, checkWeightArgs, type MatmulBackend, type WeightHandle } from './backend.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
+import {
+  checkMatmulArgs,
+  checkWeightArgs,
+  type MatmulBackend,
+  type PrepareQuantizedOptions,
+  type QuantWeightHandle,
+  type WeightHandle,
+} from './backend.js';
+import { lowbitMatmulRef } from './lowbit-oracle.js';
+import { makePlan, type LowbitPlan } from './lowbit-plan.js';
 
 class ScalarWeight implements WeightHandle {
   constructor(
@@ -14,6 +24,23 @@ class ScalarWeight implements WeightHandle {
     readonly k: number,
     public data: Float32Array | null,
   ) {}
+}
+
+/** A quantized weight for the oracle: the unpacked codes plus the plan the WASM kernels would use. */
+class ScalarQuantWeight implements QuantWeightHandle {
+  readonly n: number;
+  readonly k: number;
+  readonly kernel: 'lut' | 'int8';
+  readonly bytes: number;
+  constructor(
+    public q: QuantizedWeight | null,
+    readonly plan: LowbitPlan,
+  ) {
+    this.n = plan.n;
+    this.k = plan.k;
+    this.kernel = plan.kernel;
+    this.bytes = plan.packedBytes + (plan.perm ? plan.k * 4 : 0);
+  }
 }
 
 // Y (m, n) = A (m, k) · B (n, k)ᵀ, all row-major.
@@ -56,8 +83,23 @@ export class ScalarBackend implements MatmulBackend {
     return y;
   }
 
+  prepareQuantized(q: QuantizedWeight, opts: PrepareQuantizedOptions = {}): QuantWeightHandle {
+    return new ScalarQuantWeight(q, makePlan(q, opts.kernel));
+  }
+
+  matmulQuantized(x: Float32Array, m: number, h: QuantWeightHandle, out?: Float32Array): Float32Array {
+    if (!(h instanceof ScalarQuantWeight)) {
+      throw new EdgeqError('E_MATMUL_HANDLE', 'quantized weight handle was not prepared by this scalar backend');
+    }
+    if (!h.q) throw new EdgeqError('E_MATMUL_HANDLE', 'quantized weight handle was already freed');
+    checkMatmulArgs(x, m, h.n, h.k, out);
+    const y = out ?? new Float32Array(m * h.n);
+    return lowbitMatmulRef(h.q, h.plan, x, m, y);
+  }
+
   freeWeight(w: WeightHandle): void {
     if (w instanceof ScalarWeight) w.data = null;
+    if (w instanceof ScalarQuantWeight) w.q = null;
   }
 
   dispose(): void {}

@@ -12,10 +12,19 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { EdgeqError, MissingFileError } from '../core/errors.js';
-import { checkMatmulArgs, checkWeightArgs, type MatmulBackend, type WeightHandle } from './backend.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
+import {
+  checkMatmulArgs,
+  checkWeightArgs,
+  type MatmulBackend,
+  type PrepareQuantizedOptions,
+  type QuantWeightHandle,
+  type WeightHandle,
+} from './backend.js';
 import { ThreadPool, type Job } from './thread-pool.js';
 import { wasm, type WasmGlobal, type WasmModule } from './wasm-api.js';
-import { WasmHeap } from './wasm-memory.js';
+import { LOWBIT_FNS, LowbitRunner, WasmQuantWeight, checkQuantHandle } from './wasm-lowbit.js';
+import { Scratch, WasmHeap } from './wasm-memory.js';
 
 /** Where the compiled kernels live (from src/kernels/*.ts and from dist/kernels/*.js alike). */
 export const KERNELS_WASM_URL = new URL('../../build/kernels.wasm', import.meta.url);
@@ -34,6 +43,10 @@ interface KernelExports {
   gemmTiles: Fn; // (xp, wp, y, m, n, k, counter, tileRB, tilePanels)
   gemvTiles: Fn; // (x, wp, y, n, k, counter, chunk)
   dotRows: Fn; // (a, b, y, m, k, ldy, j0, j1)
+  lutTables: Fn; // (xs, kPad, blockLen, tab, tmeta, t0, t1)
+  lutGemmTiles: Fn; // (w, tab, tmeta, y, m, nPad, kPad, bits, blockLen, counter, chunk)
+  q8Acts: Fn; // (xs, kPad, blockLen, xq, xmeta, t0, t1)
+  q8GemmTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, nibble, counter, chunk)
   packW(src: number, dst: number, n: number, k: number): void;
   heapBase(): number;
   MR: WasmGlobal;
@@ -41,7 +54,8 @@ interface KernelExports {
 }
 
 /** Export names callable on workers; Job.fn indexes this list. */
-const POOL_FNS = ['packX', 'gemmTiles', 'gemvTiles', 'dotRows'] as const;
+const POOL_FNS = ['packX', 'gemmTiles', 'gemvTiles', 'dotRows', ...LOWBIT_FNS] as const;
+const FN_LOWBIT_BASE = 4;
 const FN_PACK_X = 0;
 const FN_GEMM_TILES = 1;
 const FN_GEMV_TILES = 2;
@@ -91,21 +105,6 @@ class WasmWeight implements WeightHandle {
   ) {}
 }
 
-/** A growable scratch region inside the heap (reused across calls). */
-class Scratch {
-  ptr = 0;
-  size = 0;
-  constructor(private readonly heap: WasmHeap) {}
-  need(bytes: number): number {
-    if (bytes > this.size) {
-      if (this.size > 0) this.heap.free(this.ptr);
-      this.size = Math.max(bytes, Math.ceil(this.size * 1.25));
-      this.ptr = this.heap.alloc(this.size);
-    }
-    return this.ptr;
-  }
-}
-
 /** Splits [0, total) units into `parts` contiguous ranges whose starts are multiples of `grain`. */
 function split(total: number, parts: number, grain: number): Array<[number, number]> {
   const groups = Math.ceil(total / grain);
@@ -142,6 +141,7 @@ class WasmBackend implements MatmulBackend {
   private readonly yBuf: Scratch;
   private readonly bBuf: Scratch; // transient B, raw rows (staging for packW)
   private readonly bpBuf: Scratch; // transient B, packed panels
+  private readonly lowbit: LowbitRunner;
   private disposed = false;
 
   constructor(
@@ -158,6 +158,15 @@ class WasmBackend implements MatmulBackend {
     this.yBuf = new Scratch(heap);
     this.bBuf = new Scratch(heap);
     this.bpBuf = new Scratch(heap);
+    const counter = this.counter;
+    this.lowbit = new LowbitRunner({
+      heap,
+      threads,
+      counter,
+      fnBase: FN_LOWBIT_BASE,
+      run: (jobs) => this.run(jobs),
+      parts: (macs) => (macs < PARALLEL_MIN_MACS ? 1 : threads),
+    });
   }
 
   private live(): void {
@@ -188,7 +197,26 @@ class WasmBackend implements MatmulBackend {
     return new WasmWeight(n, k, ptr, this);
   }
 
+  prepareQuantized(q: QuantizedWeight, opts: PrepareQuantizedOptions = {}): QuantWeightHandle {
+    this.live();
+    return this.lowbit.prepare(q, opts.kernel, this);
+  }
+
+  matmulQuantized(x: Float32Array, m: number, h: QuantWeightHandle, out?: Float32Array): Float32Array {
+    this.live();
+    const w = checkQuantHandle(h, this);
+    checkMatmulArgs(x, m, w.n, w.k, out);
+    const y = out ?? new Float32Array(m * w.n);
+    if (m === 0) return y;
+    this.lowbit.matmul(x, m, w, y);
+    return y;
+  }
+
   freeWeight(w: WeightHandle): void {
+    if (w instanceof WasmQuantWeight) {
+      if (w.owner === this && !this.disposed) this.lowbit.free(w);
+      return;
+    }
     if (!(w instanceof WasmWeight) || w.owner !== this || w.ptr === 0 || this.disposed) return;
     this.heap.free(w.ptr);
     w.ptr = 0;

@@ -148,3 +148,19 @@ export class WasmHeap {
     this.u8View = new Uint8Array(this.memory.buffer);
   }
 }
+
+/** A growable scratch region inside the heap (reused across calls). */
+export class Scratch {
+  ptr = 0;
+  size = 0;
+  constructor(private readonly heap: WasmHeap) {}
+  need(bytes: number): number {
+    if (bytes > this.size) {
+      if (this.size > 0) this.heap.free(this.ptr);
+      this.size = Math.max(bytes, Math.ceil(this.size * 1.25));
+      this.ptr = this.heap.alloc(this.size);
+    }
+    return this.ptr;
+  }
+}
+

@@ -1,0 +1,110 @@
+/**
+ * Packs a QuantizedWeight into the byte layouts the WASM low-bit kernels read (once, at prepare time).
+ * Columns are taken through the plan's act-order permutation and zero-padded to kPad; rows are padded
+ * to whole tiles with code 0 and scale 0 (their outputs are dropped).
+ *
+ * LUT layout (assembly/lowbit-lut.ts), per tile of 32 rows, per block of L columns:
+ *   bits planes × (L/4) 4-column groups × 16 bytes: byte i = idx(row i) | idx(row i+16) << 4, where idx is
+ *     the 4-bit pattern of bit `plane` of the 4 codes (column 4j+q → bit q)
+ *   32 × u16   fp16 bits of the weight scale per row
+ *   32 × i16   zero term 2^bits − 1 − 2·zero per row
+ * int8 layout (assembly/lowbit-q8.ts), per tile of 4 rows, per block of L columns:
+ *   4 rows × L bytes of codes (8-bit), or 4 rows × L/2 bytes of nibbles for ≤ 4 bits: per 32 columns,
+ *     16 bytes with byte i = code[i] | code[16 + i] << 4
+ *   4 × u16 fp16 scale bits, 4 × u16 zero point
+ */
+import { f32ToF16Bits } from '../core/dtype.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
+import { blockLength, LUT_TILE_ROWS, Q8_TILE_ROWS, type LowbitPlan } from './lowbit-plan.js';
+
+/** Rows [r0, r0 + rows) of q's codes, permuted and padded: (rows, kPad), missing rows all 0. */
+function gatherCodes(q: QuantizedWeight, plan: LowbitPlan, r0: number, rows: number, buf: Uint8Array): void {
+  const { n, k, kPad, perm } = plan;
+  buf.fill(0);
+  for (let i = 0; i < rows && r0 + i < n; i++) {
+    const src = (r0 + i) * k;
+    const d = i * kPad;
+    if (perm) for (let p = 0; p < k; p++) buf[d + p] = q.codes[src + perm[p]!]!;
+    else buf.set(q.codes.subarray(src, src + k), d);
+  }
+}
+
+function writeU16(dst: Uint8Array, off: number, v: number): void {
+  dst[off] = v & 0xff;
+  dst[off + 1] = (v >>> 8) & 0xff;
+}
+
+/** Writes plan.packedBytes bytes of the packed weight into dst (which may be a view of wasm memory). */
+export function packLowbit(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
+  if (plan.kernel === 'lut') packLut(q, plan, dst);
+  else packQ8(q, plan, dst);
+}
+
+function packLut(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
+  const { n, kPad, bits, numBlocks, blockLen, blockGroup, nPad } = plan;
+  const T = LUT_TILE_ROWS;
+  const H = T / 2;
+  const G = q.numGroups;
+  const codes = new Uint8Array(T * kPad);
+  let o = 0;
+  for (let r0 = 0; r0 < nPad; r0 += T) {
+    gatherCodes(q, plan, r0, T, codes);
+    for (let b = 0; b < numBlocks; b++) {
+      const c0 = b * blockLen;
+      const L = blockLength(plan, b);
+      for (let pl = 0; pl < bits; pl++) {
+        for (let c = c0; c < c0 + L; c += 4) {
+          for (let i = 0; i < H; i++) {
+            const a = i * kPad + c;
+            const bb = (i + H) * kPad + c;
+            const lo =
+              ((codes[a]! >> pl) & 1) | (((codes[a + 1]! >> pl) & 1) << 1) | (((codes[a + 2]! >> pl) & 1) << 2) | (((codes[a + 3]! >> pl) & 1) << 3);
+            const hi =
+              ((codes[bb]! >> pl) & 1) | (((codes[bb + 1]! >> pl) & 1) << 1) | (((codes[bb + 2]! >> pl) & 1) << 2) | (((codes[bb + 3]! >> pl) & 1) << 3);
+            dst[o++] = lo | (hi << 4);
+          }
+        }
+      }
+      for (let i = 0; i < T; i++) {
+        const r = r0 + i;
+        const gi = r * G + blockGroup[b]!;
+        writeU16(dst, o + 2 * i, r < n ? f32ToF16Bits(q.scales[gi]!) : 0);
+        writeU16(dst, o + 2 * T + 2 * i, r < n ? (2 ** bits - 1 - 2 * q.zeros[gi]!) & 0xffff : 0);
+      }
+      o += 4 * T;
+    }
+  }
+}
+
+function packQ8(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
+  const { n, kPad, bits, numBlocks, blockLen, blockGroup, nPad } = plan;
+  const T = Q8_TILE_ROWS;
+  const G = q.numGroups;
+  const codes = new Uint8Array(T * kPad);
+  let o = 0;
+  for (let r0 = 0; r0 < nPad; r0 += T) {
+    gatherCodes(q, plan, r0, T, codes);
+    for (let b = 0; b < numBlocks; b++) {
+      const c0 = b * blockLen;
+      const L = blockLength(plan, b);
+      for (let i = 0; i < T; i++) {
+        const row = i * kPad + c0;
+        if (bits === 8) {
+          dst.set(codes.subarray(row, row + L), o);
+          o += L;
+        } else {
+          for (let c = 0; c < L; c += 32) {
+            for (let j = 0; j < 16; j++) dst[o++] = codes[row + c + j]! | (codes[row + c + 16 + j]! << 4);
+          }
+        }
+      }
+      for (let i = 0; i < T; i++) {
+        const r = r0 + i;
+        const gi = r * G + blockGroup[b]!;
+        writeU16(dst, o + 2 * i, r < n ? f32ToF16Bits(q.scales[gi]!) : 0);
+        writeU16(dst, o + 2 * T + 2 * i, r < n ? q.zeros[gi]! : 0);
+      }
+      o += 4 * T;
+    }
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The low-bit half of the WASM backend: packs QuantizedWeights into the shared memory (lowbit-pack.ts)
+ * and runs the LUT / int8-dot kernels (assembly/lowbit-lut.ts, assembly/lowbit-q8.ts) over the thread pool.
+ *
+ * Per call: X is gathered (act-order) and padded into the heap, the activation side is prepared (int8
+ * tables or int8 activations; tokens split over the threads when m > 1), then row tiles of Y are claimed
+ * dynamically from an atomic counter by every thread (the split is over output rows), and Y is copied out.
+ */
+import { EdgeqError } from '../core/errors.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
+import type { QuantWeightHandle } from './backend.js';
+import { packLowbit } from './lowbit-pack.js';
+import { gatherActivations, LUT_TILE_ROWS, makePlan, Q8_TILE_ROWS, type LowbitKernel, type LowbitPlan } from './lowbit-plan.js';
+import type { Job } from './thread-pool.js';
+import { Scratch, type WasmHeap } from './wasm-memory.js';
+
+/** Wasm exports the pool runs for the low-bit kernels (appended to the backend's pool function list). */
+export const LOWBIT_FNS = ['lutTables', 'lutGemmTiles', 'q8Acts', 'q8GemmTiles'] as const;
+
+/** Tiles per thread handed out dynamically. */
+const CLAIMS_PER_THREAD = 8;
+
+export class WasmQuantWeight implements QuantWeightHandle {
+  readonly n: number;
+  readonly k: number;
+  readonly kernel: LowbitKernel;
+  readonly bytes: number;
+  constructor(
+    public ptr: number,
+    readonly plan: LowbitPlan,
+    readonly owner: object,
+  ) {
+    this.n = plan.n;
+    this.k = plan.k;
+    this.kernel = plan.kernel;
+    this.bytes = plan.packedBytes + (plan.perm ? plan.k * 4 : 0);
+  }
+}
+
+export interface LowbitHost {
+  readonly heap: WasmHeap;
+  readonly threads: number;
+  /** i32 claim counter (own cache line). */
+  readonly counter: number;
+  /** Index of LOWBIT_FNS[0] in the pool's function list. */
+  readonly fnBase: number;
+  /** Runs jobs[0] here and the rest on workers. */
+  run(jobs: Job[]): void;
+  /** Threads worth using for a product of this many multiply-adds. */
+  parts(macs: number): number;
+}
+
+export class LowbitRunner {
+  private readonly xsBuf: Scratch;
+  private readonly actBuf: Scratch; // tables (LUT) or int16 activations (int8)
+  private readonly metaBuf: Scratch;
+  private readonly yBuf: Scratch;
+
+  constructor(private readonly host: LowbitHost) {
+    this.xsBuf = new Scratch(host.heap);
+    this.actBuf = new Scratch(host.heap);
+    this.metaBuf = new Scratch(host.heap);
+    this.yBuf = new Scratch(host.heap);
+  }
+
+  prepare(q: QuantizedWeight, kernel: LowbitKernel | undefined, owner: object): WasmQuantWeight {
+    const plan = makePlan(q, kernel);
+    const heap = this.host.heap;
+    const ptr = heap.alloc(plan.packedBytes);
+    try {
+      packLowbit(q, plan, heap.u8.subarray(ptr, ptr + plan.packedBytes));
+    } catch (err) {
+      heap.free(ptr);
+      throw err;
+    }
+    return new WasmQuantWeight(ptr, plan, owner);
+  }
+
+  free(h: WasmQuantWeight): void {
+    if (h.ptr === 0) return;
+    this.host.heap.free(h.ptr);
+    h.ptr = 0;
+  }
+
+  /** y (m, n) = X · Ŵᵀ. */
+  matmul(x: Float32Array, m: number, h: WasmQuantWeight, y: Float32Array): void {
+    const { host } = this;
+    const { plan } = h;
+    const { kPad, nPad, n, numBlocks, blockLen } = plan;
+    const heap = host.heap;
+    // scratch first: allocations may grow (and so replace) the memory's buffer
+    const xs = this.xsBuf.need(m * kPad * 4);
+    const lut = plan.kernel === 'lut';
+    const act = this.actBuf.need(m * kPad * (lut ? 4 : 2));
+    const meta = this.metaBuf.need(m * numBlocks * 8);
+    const yp = this.yBuf.need(m * nPad * 4);
+    const f32 = heap.f32;
+    gatherActivations(plan, x, m, f32, xs >>> 2);
+    const parts = host.parts(m * n * plan.k);
+    // activation side: split over tokens when there are several
+    const prepParts = m > 1 && m * kPad >= 1 << 14 ? Math.min(parts, m) : 1;
+    const prepFn = host.fnBase + (lut ? 0 : 2);
+    const prep: Job[] = [];
+    for (let t = 0; t < prepParts; t++) {
+      const t0 = Math.floor((m * t) / prepParts);
+      const t1 = Math.floor((m * (t + 1)) / prepParts);
+      prep.push({ fn: prepFn, args: [xs, kPad, blockLen, act, meta, t0, t1] });
+    }
+    host.run(prep);
+    // the product: row tiles claimed dynamically
+    const tiles = nPad / (lut ? LUT_TILE_ROWS : Q8_TILE_ROWS);
+    const chunk = parts === 1 ? tiles : Math.max(1, Math.ceil(tiles / (CLAIMS_PER_THREAD * parts)));
+    const args = lut
+      ? [h.ptr, act, meta, yp, m, nPad, kPad, plan.bits, blockLen, host.counter, chunk]
+      : [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, plan.bits === 8 ? 0 : 1, host.counter, chunk];
+    const job: Job = { fn: host.fnBase + (lut ? 1 : 3), args };
+    heap.i32[host.counter >>> 2] = 0; // published to the workers by the store that hands out the job
+    host.run(Array.from({ length: parts }, () => job));
+    const out = heap.f32;
+    const y0 = yp >>> 2;
+    if (nPad === n) y.set(out.subarray(y0, y0 + m * n));
+    else for (let i = 0; i < m; i++) y.set(out.subarray(y0 + i * nPad, y0 + i * nPad + n), i * n);
+  }
+}
+
+export function checkQuantHandle(h: unknown, owner: object): WasmQuantWeight {
+  if (!(h instanceof WasmQuantWeight) || h.owner !== owner) {
+    throw new EdgeqError('E_MATMUL_HANDLE', 'quantized weight handle was not prepared by this wasm backend');
+  }
+  if (h.ptr === 0) throw new EdgeqError('E_MATMUL_HANDLE', 'quantized weight handle was already freed');
+  return h;
+}
