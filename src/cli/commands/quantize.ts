@@ -23,6 +23,7 @@ interface QuantizeArgs extends CommonArgs {
   bits: number;
   'group-size': number;
   sym: boolean;
+  asym?: boolean;
   imatrix: boolean;
   damp: number;
   'act-order': boolean;
@@ -48,6 +49,12 @@ function checkArgs(a: QuantizeArgs): void {
   if (!a['dry-run'] && !a.out) throw new UsageError('E_NO_OUTPUT', 'name the output folder with -o/--out', 'e.g. edgeq quantize --method awq --bits 4 -o out/brown-awq4');
 }
 
+/** --sym / --asym (asymmetric by default); both at once is a usage error. */
+function symmetric(argv: { sym: boolean; asym?: boolean }): boolean {
+  if (argv.sym && argv.asym) throw new UsageError('E_SYM_ASYM', '--sym and --asym contradict each other', 'pass one of them (asymmetric is the default)');
+  return argv.sym;
+}
+
 export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
   command: 'quantize',
   describe: 'Quantize a model (RTN, GPTQ, AWQ) into an edgeq, AutoGPTQ or AutoAWQ checkpoint, one decoder block at a time',
@@ -63,7 +70,8 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('method', { choices: ['rtn', 'gptq', 'awq'] as const, default: 'awq' as QuantMethod, describe: 'Quantization method' })
       .option('bits', { alias: 'b', type: 'number', default: 4, describe: 'Bits per weight: 2, 3, 4 or 8' })
       .option('group-size', { alias: 'g', type: 'number', default: 128, describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel)' })
-      .option('sym', { type: 'boolean', default: false, describe: 'Symmetric grid (no zero points); --no-sym / default: asymmetric' })
+      .option('sym', { type: 'boolean', default: false, describe: 'Symmetric grid (no zero points)' })
+      .option('asym', { type: 'boolean', describe: 'Asymmetric grid with per-group zero points (the default)' })
       .option('imatrix', { type: 'boolean', default: false, describe: 'RTN weighted by per-channel mean x² from calibration (llama.cpp imatrix style)' })
       .option('damp', { type: 'number', default: 0.01, describe: 'GPTQ damping, fraction of mean diag(H) (raised automatically if Cholesky fails)' })
       .option('act-order', { type: 'boolean', default: false, describe: 'GPTQ: quantize columns in decreasing activation order (g_idx recorded)' })
@@ -90,7 +98,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       const seqLen = Math.min(argv['calib-seqlen'], config.maxPositionEmbeddings);
       const planReq: PlanRequest = {
         method: argv.method,
-        grid: { bits: argv.bits as Bits, groupSize: argv['group-size'], sym: argv.sym },
+        grid: { bits: argv.bits as Bits, groupSize: argv['group-size'], sym: symmetric(argv) },
         fallback: argv.fallback,
         denseDtype: forcedDenseDtype(argv.format) ?? (embedInfo?.dtype === 'F16' ? 'F16' : 'F32'),
         format: argv.format,
