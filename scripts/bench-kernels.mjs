@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+// Low-bit kernel benchmarks. Run `npm run build` first (this imports the compiled code from dist/), then
+// `npm run bench:kernels`. Prints tables and one JSON line (prefix "BENCH_JSON ").
+//
+//   gemv     Y = x · Ŵᵀ (m = 1) at 4096×4096 and 2048×8192 (n×k) for 2/3/4/8-bit g128 weights, LUT and
+//            int8-dot kernels, 1 and 2 threads: ms/call, GFLOP/s (2nk), GB/s of packed weight bytes
+//            read; the fp32 GEMV on the same shape for comparison; the 2-bit / 4-bit LUT time ratio.
+//   gemm     m = 64 (a prefill chunk) at 4096×4096, same kernels, max threads.
+//   accuracy mean |error| and mean relative error of each kernel vs dequantize-then-fp32 on N(0,1)
+//            activations (RTN g128 asym weights, 512×4096).
+//
+// Options: --quick (shorter timing budget), --threads=N (the multithreaded run; default availableParallelism)
+import os from 'node:os';
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const threadsArg = argv.find((a) => a.startsWith('--threads='));
+const MAX_THREADS = threadsArg ? Number(threadsArg.split('=')[1]) : os.availableParallelism();
+
+let k;
+try {
+  k = {
+    ...(await import('../dist/kernels/wasm-backend.js')),
+    ...(await import('../dist/qtypes/registry.js')),
+  };
+} catch (err) {
+  console.error('bench-kernels: cannot import dist/*.js — run `npm run build` first.');
+  console.error(String(err));
+  process.exit(1);
+}
+
+/** xorshift32 uniform [0, 1). */
+function rng(seed) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+function gaussian(rand, len) {
+  const a = new Float32Array(len);
+  for (let i = 0; i < len; i++) a[i] = Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+  return a;
+}
+
+/** A random quantized weight (kernel speed does not depend on the values): g128 asym. */
+function randomQuant(bits, n, kk, seed) {
+  const rand = rng(seed);
+  const G = kk / 128;
+  const codes = new Uint8Array(n * kk);
+  for (let i = 0; i < codes.length; i++) codes[i] = (rand() * 2 ** bits) | 0;
+  const scales = new Float32Array(n * G).map(() => 2 ** -8 * (1 + ((rand() * 64) | 0) / 64));
+  const zeros = new Uint8Array(n * G).map(() => (rand() * 2 ** bits) | 0);
+  return { qtype: `int${bits}_g128_asym`, grid: { bits, groupSize: 128, sym: false }, n, k: kk, groupSize: 128, numGroups: G, codes, scales, zeros, gIdx: null };
+}
+
+function time(fn, { budgetMs = QUICK ? 300 : 1200, minReps = 5, warmup = 5 } = {}) {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples = [];
+  const t0 = performance.now();
+  while (samples.length < minReps || performance.now() - t0 < budgetMs) {
+    const t = performance.now();
+    fn();
+    samples.push(performance.now() - t);
+    if (samples.length >= 20000) break;
+  }
+  samples.sort((a, b) => a - b);
+  return { median: samples[samples.length >> 1], best: samples[0], reps: samples.length };
+}
+
+const SHAPES = [
+  { n: 4096, k: 4096 },
+  { n: 2048, k: 8192 },
+];
+const threadCounts = [...new Set([1, 2, MAX_THREADS])].filter((t) => t >= 1 && t <= MAX_THREADS);
+
+async function sectionGemv() {
+  const rows = [];
+  const backends = [];
+  for (const t of threadCounts) backends.push(await k.createWasmBackend({ threads: t }));
+  for (const s of SHAPES) {
+    const label = `${s.n}x${s.k}`;
+    const x = gaussian(rng(7), s.k);
+    const y = new Float32Array(s.n);
+    const flop = 2 * s.n * s.k;
+    for (const be of backends) {
+      const wf = be.prepareWeight(gaussian(rng(3), s.n * s.k), s.n, s.k);
+      const t = time(() => be.matmul(x, 1, wf, y));
+      rows.push({ case: `gemv ${label}`, weights: 'fp32', kernel: 'fp32', threads: be.threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: (s.n * s.k * 4) / (t.median * 1e6), bytes: s.n * s.k * 4 });
+      be.freeWeight(wf);
+    }
+    for (const bits of [2, 3, 4, 8]) {
+      const q = randomQuant(bits, s.n, s.k, bits);
+      for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
+        for (const be of backends) {
+          const h = be.prepareQuantized(q, { kernel });
+          const t = time(() => be.matmulQuantized(x, 1, h, y));
+          rows.push({ case: `gemv ${label}`, weights: `int${bits} g128`, kernel, threads: be.threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
+          be.freeWeight(h);
+        }
+      }
+    }
+  }
+  for (const be of backends) await be.dispose();
+  return rows;
+}
+
+async function sectionGemm() {
+  const rows = [];
+  const be = await k.createWasmBackend({ threads: MAX_THREADS });
+  const m = 64;
+  const s = SHAPES[0];
+  const x = gaussian(rng(8), m * s.k);
+  const y = new Float32Array(m * s.n);
+  const flop = 2 * m * s.n * s.k;
+  const wf = be.prepareWeight(gaussian(rng(3), s.n * s.k), s.n, s.k);
+  let t = time(() => be.matmul(x, m, wf, y), { minReps: 3, warmup: 1 });
+  rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: 'fp32', kernel: 'fp32', threads: be.threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: 0, bytes: s.n * s.k * 4 });
+  be.freeWeight(wf);
+  for (const bits of [2, 4, 8]) {
+    const q = randomQuant(bits, s.n, s.k, bits);
+    for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
+      const h = be.prepareQuantized(q, { kernel });
+      t = time(() => be.matmulQuantized(x, m, h, y), { minReps: 3, warmup: 1 });
+      rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel, threads: be.threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
+      be.freeWeight(h);
+    }
+  }
+  await be.dispose();
+  return rows;
+}
+
+async function sectionAccuracy() {
+  const rows = [];
+  const be = await k.createWasmBackend({ threads: MAX_THREADS });
+  const n = 512;
+  const kk = 4096;
+  const m = 4;
+  const x = gaussian(rng(11), m * kk);
+  for (const bits of [2, 3, 4, 8]) {
+    const qt = k.getQType(`int${bits}_g128_asym`);
+    const q = qt.quantizeRef(gaussian(rng(100 + bits), n * kk), n, kk);
+    const wd = qt.dequantize(q);
+    const ref = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        for (let c = 0; c < kk; c++) s += x[i * kk + c] * wd[r * kk + c];
+        ref[i * n + r] = s;
+      }
+    }
+    let refAbs = 0;
+    for (const v of ref) refAbs += Math.abs(v);
+    refAbs /= ref.length;
+    for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
+      const h = be.prepareQuantized(q, { kernel });
+      const y = be.matmulQuantized(x, m, h);
+      be.freeWeight(h);
+      let abs = 0;
+      let max = 0;
+      for (let j = 0; j < y.length; j++) {
+        const e = Math.abs(y[j] - ref[j]);
+        abs += e;
+        max = Math.max(max, e);
+      }
+      abs /= y.length;
+      // relative: mean |error| over mean |y| (per-element ratios blow up near y = 0)
+      rows.push({ case: `int${bits} g128 asym ${n}x${kk}`, kernel, meanAbsErr: abs, meanAbsY: refAbs, relErr: abs / refAbs, maxAbsErr: max });
+    }
+  }
+  await be.dispose();
+  return rows;
+}
+
+function table(rows, cols) {
+  const lines = rows.map((r) => cols.map(([key, , d]) => (typeof r[key] === 'number' ? (d === 'e' ? r[key].toExponential(2) : r[key].toFixed(d ?? 2)) : String(r[key]))));
+  const header = cols.map(([, h]) => h);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const l of lines) console.log(fmt(l));
+}
+
+const speedCols = [['case', 'case'], ['weights', 'weights'], ['kernel', 'kernel'], ['threads', 'threads', 0], ['ms', 'ms/call', 3], ['best', 'best ms', 3], ['gflops', 'GFLOP/s', 1], ['gbs', 'GB/s (weights)', 1]];
+
+const gemv = await sectionGemv();
+console.log('\n## GEMV (m = 1)');
+table(gemv, speedCols);
+const ratios = [];
+for (const s of SHAPES) {
+  for (const t of threadCounts) {
+    const get = (bits) => gemv.find((r) => r.case === `gemv ${s.n}x${s.k}` && r.weights === `int${bits} g128` && r.kernel === 'lut' && r.threads === t);
+    const r = { case: `${s.n}x${s.k}`, threads: t, ratio: get(2).ms / get(4).ms, ratioBest: get(2).best / get(4).best };
+    ratios.push(r);
+  }
+}
+console.log('\n## LUT 2-bit / 4-bit GEMV time (target ≤ 0.6)');
+for (const r of ratios) console.log(`${r.case}  threads ${r.threads}: median ${r.ratio.toFixed(3)}  best ${r.ratioBest.toFixed(3)}`);
+const gemm = await sectionGemm();
+console.log('\n## GEMM (prefill chunk)');
+table(gemm, speedCols);
+const acc = await sectionAccuracy();
+console.log('\n## Accuracy vs dequantize-then-fp32 (N(0,1) activations, 4 tokens)');
+table(acc, [['case', 'case'], ['kernel', 'kernel'], ['meanAbsY', 'mean |y|', 'e'], ['meanAbsErr', 'mean |err|', 'e'], ['relErr', 'mean |err| / mean |y|', 'e'], ['maxAbsErr', 'max |err|', 'e']]);
+console.log('BENCH_JSON ' + JSON.stringify({ node: process.version, cpus: os.availableParallelism(), cpu: os.cpus()[0]?.model, gemv, ratios, gemm, accuracy: acc }));
