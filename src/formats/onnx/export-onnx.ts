@@ -1,0 +1,149 @@
+/**
+ * `edgeq export --target onnx`: a model folder (Hugging Face or edgeq-quantized) → an ONNX folder
+ *
+ *   <out>/model.onnx        the graph (llama-graph.ts) and small constants
+ *   <out>/model.onnx.data   every initializer ≥ 1 KiB, 64-byte aligned (ONNX external data), streamed
+ *                           tensor by tensor as the graph is built
+ *   <out>/config.json, tokenizer files (copied)
+ *
+ * written into a temporary folder and renamed into place (the output either appears complete or not at
+ * all). Quantized linears become com.microsoft.MatMulNBits; grids it cannot hold are refused up front,
+ * before anything is written, with the reason.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { LlamaConfig } from '../../arch/llama-config.js';
+import { openAtomicFile, type AtomicFile } from '../../core/atomic-write.js';
+import { UnsupportedError } from '../../core/errors.js';
+import { readModelConfig } from '../../model/model-dir.js';
+import { getQType, listQTypes } from '../../qtypes/registry.js';
+import { openWeightSource, type WeightSource } from '../../model/weight-source.js';
+import { withAtomicDir } from '../edgeq/atomic-dir.js';
+import { copyModelSideFiles } from '../edgeq/side-files.js';
+import { GraphBuilder, type InitializerSink } from './graph-builder.js';
+import { buildLlamaGraph, type LlamaGraphInfo } from './llama-graph.js';
+import { matmulNBitsProblem } from './matmul-nbits.js';
+import { encodeModel, type TensorPayload } from './onnx-model.js';
+
+export const ONNX_MODEL_FILE = 'model.onnx';
+export const ONNX_DATA_FILE = 'model.onnx.data';
+export const ONNX_OPSET = 17;
+/** IR version 8 (ONNX 1.13, opset 17). */
+export const ONNX_IR_VERSION = 8;
+const EXTERNAL_MIN_BYTES = 1024;
+const EXTERNAL_ALIGN = 64;
+
+export interface OnnxExportOptions {
+  modelDir: string;
+  outDir: string;
+  overwrite?: boolean;
+  /** 'matmulnbits' (default) or 'dequantized' (float MatMuls; the QNN/AIMET path). */
+  quantized?: 'matmulnbits' | 'dequantized';
+  /** Longest sequence the graph accepts (RoPE cache rows; default max_position_embeddings). */
+  maxPositions?: number;
+  producerVersion?: string;
+  onTensor?: (name: string) => void;
+}
+
+export interface OnnxExportResult {
+  outDir: string;
+  modelFile: string;
+  dataFile: string;
+  modelBytes: number;
+  dataBytes: number;
+  config: LlamaConfig;
+  graph: LlamaGraphInfo;
+  nodes: number;
+  initializers: number;
+}
+
+/** Streams initializers into the external data file (large ones) or keeps them inline (small ones). */
+class ExternalDataSink implements InitializerSink {
+  constructor(
+    private readonly file: AtomicFile,
+    private readonly location: string,
+  ) {}
+
+  async put(_name: string, bytes: Uint8Array): Promise<TensorPayload> {
+    if (bytes.length < EXTERNAL_MIN_BYTES) return { kind: 'raw', bytes: bytes.slice() };
+    const pad = (EXTERNAL_ALIGN - (this.file.position % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+    if (pad) await this.file.write(new Uint8Array(pad));
+    const offset = this.file.position;
+    await this.file.write(bytes);
+    return { kind: 'external', location: this.location, offset, length: bytes.length };
+  }
+}
+
+/** Refuses (before writing anything) a checkpoint with a quantized linear MatMulNBits cannot hold. */
+function checkGrids(src: WeightSource, quantized: OnnxExportOptions['quantized']): void {
+  if (src.kind !== 'edgeq' || quantized === 'dequantized') return;
+  const ids = new Set(listQTypes().map((t) => t.id));
+  for (const [name, t] of src.tensors) {
+    if (!ids.has(t.dtype) || t.shape.length !== 2) continue;
+    const grid = getQType(t.dtype).grid;
+    const k = t.shape[1];
+    const groupSize = grid.groupSize === -1 ? k : grid.groupSize;
+    const problem = matmulNBitsProblem({ grid, k, groupSize, numGroups: Math.ceil(k / groupSize) });
+    if (problem)
+      throw new UnsupportedError(
+        'E_ONNX_GRID',
+        `${name} (${t.dtype}) cannot be exported as com.microsoft.MatMulNBits: ${problem}`,
+        're-quantize with --bits 4 and --group-size 32, 64 or 128 (or per channel); or use --target gguf',
+      );
+  }
+}
+
+export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportResult> {
+  const { config } = readModelConfig(opts.modelDir);
+  const src = await openWeightSource(opts.modelDir, { checkFinite: true });
+  try {
+    checkGrids(src, opts.quantized);
+    return await withAtomicDir(opts.outDir, { overwrite: opts.overwrite }, async (tmp) => {
+      const data = await openAtomicFile(path.join(tmp, ONNX_DATA_FILE));
+      let info: LlamaGraphInfo;
+      let g: GraphBuilder;
+      try {
+        g = new GraphBuilder(new ExternalDataSink(data, ONNX_DATA_FILE));
+        info = await buildLlamaGraph(g, config, src, { quantized: opts.quantized, maxPositions: opts.maxPositions, onTensor: opts.onTensor });
+        await data.commit();
+      } catch (err) {
+        await data.abort();
+        throw err;
+      }
+      const bytes = encodeModel({
+        irVersion: ONNX_IR_VERSION,
+        opsets: [
+          { domain: '', version: ONNX_OPSET },
+          { domain: 'com.microsoft', version: 1 },
+        ],
+        producerName: 'edgeq',
+        producerVersion: opts.producerVersion ?? '0',
+        graph: g.graph(`${config.modelType}-decoder`),
+        metadata: { 'edgeq.source': path.basename(path.resolve(opts.modelDir)), 'edgeq.weights': src.kind === 'edgeq' ? (opts.quantized ?? 'matmulnbits') : 'dense' },
+      });
+      const model = await openAtomicFile(path.join(tmp, ONNX_MODEL_FILE));
+      try {
+        await model.write(bytes);
+        await model.commit();
+      } catch (err) {
+        await model.abort();
+        throw err;
+      }
+      await copyModelSideFiles(opts.modelDir, tmp);
+      const dataBytes = (await fsp.stat(path.join(tmp, ONNX_DATA_FILE))).size;
+      return {
+        outDir: path.resolve(opts.outDir),
+        modelFile: path.join(path.resolve(opts.outDir), ONNX_MODEL_FILE),
+        dataFile: path.join(path.resolve(opts.outDir), ONNX_DATA_FILE),
+        modelBytes: bytes.length,
+        dataBytes,
+        config,
+        graph: info,
+        nodes: g.nodes.length,
+        initializers: g.initializers.length,
+      };
+    });
+  } finally {
+    await src.close();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * edgeq's integer grids → the inputs of onnxruntime's `com.microsoft.MatMulNBits` (contrib op):
+ *
+ *   B            uint8 [N, kBlocks, blobSize]   kBlocks = ceil(K / blockSize), blobSize = blockSize·bits/8;
+ *                                               codes of one block packed LSB-first (4-bit: element 2i in the
+ *                                               low nibble of byte i), the padding of the last block zero
+ *   scales       float [N, kBlocks]
+ *   zero_points  uint8 [N, ceil(kBlocks·bits/8)] packed the same way (omitted for symmetric grids: the
+ *                                               op's default zero point 2^(bits−1) is edgeq's sym zero)
+ *   g_idx        int32 [K]                      act-order only: the block whose scale/zero column k uses
+ *
+ *   Y = A · Bᵀ,  B[n, k] = scale[n, blk(k)] · (code[n, k] − zero[n, blk(k)])
+ *
+ * MatMulNBits wants a power-of-two block_size ≥ 16. An edgeq group whose size is a multiple of such a block
+ * size is written as several blocks repeating the group's scale and zero (lossless), and so is a
+ * per-channel grid (one group spanning K, e.g. stories260K's K = 172). Anything else is refused.
+ */
+import { UnsupportedError } from '../../core/errors.js';
+import type { QuantizedWeight } from '../../qtypes/types.js';
+
+/** Bit widths edgeq exports as MatMulNBits (the CPU kernel of onnxruntime 1.23 is verified at 4 bits). */
+export const MATMUL_NBITS_BITS: readonly number[] = [4];
+const BLOCK_SIZES = [128, 64, 32, 16];
+
+export interface MatMulNBitsWeight {
+  n: number;
+  k: number;
+  bits: number;
+  blockSize: number;
+  kBlocks: number;
+  blobSize: number;
+  /** [n, kBlocks, blobSize] */
+  b: Uint8Array;
+  /** [n, kBlocks] */
+  scales: Float32Array;
+  /** [n, zpBlobSize] packed, or null (symmetric: default zero point). */
+  zeroPoints: Uint8Array | null;
+  zpBlobSize: number;
+  /** [k] block index per input column (act-order), or null. */
+  gIdx: Int32Array | null;
+}
+
+/** Why a weight cannot be a MatMulNBits, or null when it can. */
+export function matmulNBitsProblem(q: Pick<QuantizedWeight, 'grid' | 'k' | 'groupSize' | 'numGroups'>): string | null {
+  if (!MATMUL_NBITS_BITS.includes(q.grid.bits)) {
+    return `${q.grid.bits}-bit weights: edgeq exports MatMulNBits at ${MATMUL_NBITS_BITS.join('/')} bits only (the op's 4-bit kernels are the ones onnxruntime runs everywhere; 3-bit has no MatMulNBits layout)`;
+  }
+  if (q.numGroups > 1 && !BLOCK_SIZES.some((b) => q.groupSize % b === 0)) {
+    return `group size ${q.groupSize} is not a multiple of a MatMulNBits block size (16, 32, 64 or 128)`;
+  }
+  return null;
+}
+
+/** The block size a weight is written with: its group size when that is one, else the largest divisor. */
+export function matmulNBitsBlockSize(q: Pick<QuantizedWeight, 'k' | 'groupSize' | 'numGroups'>): number {
+  if (q.numGroups === 1) {
+    // Per channel: any block size reproduces it; the largest that does not exceed K (at least 16).
+    return BLOCK_SIZES.find((b) => b <= q.k) ?? 16;
+  }
+  return BLOCK_SIZES.find((b) => q.groupSize % b === 0)!;
+}
+
+/** Packs `q` for MatMulNBits; throws UnsupportedError (with the reason) for grids it cannot hold. */
+export function packMatMulNBits(q: QuantizedWeight, name = 'weight'): MatMulNBitsWeight {
+  const problem = matmulNBitsProblem(q);
+  if (problem) {
+    throw new UnsupportedError(
+      'E_ONNX_GRID',
+      `${name}: cannot be written as com.microsoft.MatMulNBits: ${problem}`,
+      're-quantize with --bits 4 and --group-size 32, 64 or 128 (or per channel), or export with --target gguf',
+    );
+  }
+  const { n, k } = q;
+  const bits = q.grid.bits;
+  const blockSize = matmulNBitsBlockSize(q);
+  const kBlocks = Math.ceil(k / blockSize);
+  const blobSize = (blockSize * bits) / 8;
+  const perByte = 8 / bits;
+  // Block j of a row takes the scale/zero of group groupOfBlock(j).
+  const groupOfBlock = (j: number): number => (q.numGroups === 1 ? 0 : Math.floor((j * blockSize) / q.groupSize));
+  const b = new Uint8Array(n * kBlocks * blobSize);
+  for (let r = 0; r < n; r++) {
+    const src = r * k;
+    const dst = r * kBlocks * blobSize;
+    for (let c = 0; c < k; c++) {
+      // Column c sits in block floor(c / blockSize) at offset c % blockSize: byte offset (c % bs)/perByte;
+      // blocks are contiguous in a row, so that is simply byte floor(c / perByte) of the row.
+      b[dst + Math.floor(c / perByte)] |= q.codes[src + c] << ((c % perByte) * bits);
+    }
+  }
+  const scales = new Float32Array(n * kBlocks);
+  for (let r = 0; r < n; r++) for (let j = 0; j < kBlocks; j++) scales[r * kBlocks + j] = q.scales[r * q.numGroups + groupOfBlock(j)];
+  let zeroPoints: Uint8Array | null = null;
+  const zpBlobSize = Math.ceil((kBlocks * bits) / 8);
+  if (!q.grid.sym) {
+    zeroPoints = new Uint8Array(n * zpBlobSize);
+    for (let r = 0; r < n; r++) {
+      for (let j = 0; j < kBlocks; j++) {
+        zeroPoints[r * zpBlobSize + Math.floor(j / perByte)] |= q.zeros[r * q.numGroups + groupOfBlock(j)] << ((j % perByte) * bits);
+      }
+    }
+  }
+  let gIdx: Int32Array | null = null;
+  if (q.gIdx) {
+    // The first block of the column's group carries that group's scale and zero.
+    const blocksPerGroup = q.numGroups === 1 ? kBlocks : q.groupSize / blockSize;
+    gIdx = Int32Array.from(q.gIdx, (g) => g * blocksPerGroup);
+  }
+  return { n, k, bits, blockSize, kBlocks, blobSize, b, scales, zeroPoints, zpBlobSize, gIdx };
+}

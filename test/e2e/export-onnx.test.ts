@@ -1,0 +1,156 @@
+/**
+ * The ONNX export run in the real runtime: onnxruntime-node executes edgeq's graph (MatMulNBits for the
+ * quantized linears, the KV cache as inputs/outputs) and its logits are compared with edgeq's own forward
+ * on the same (dequantized) weights — an independent implementation of every op, kernel and layout.
+ * Models: brown-llama-7m (GQA 4/2, head_dim 64) in fp32 and RTN int4 g32 sym / g128 asym; stories260K
+ * (GQA 8/4, head_dim 8, K = 172 for down_proj: per-channel fallback written as replicated blocks) int4 g32
+ * asym and sym, and a GPTQ act-order checkpoint (MatMulNBits g_idx).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LlamaConfig } from '../../src/arch/llama-config.js';
+import { loadCalibrationText } from '../../src/calib/calibration.js';
+import { sampleCalibration } from '../../src/calib/sample.js';
+import { EdgeqError } from '../../src/core/errors.js';
+import { exportOnnx, presentKeyName, presentValueName, pastKeyName, pastValueName } from '../../src/formats/onnx/index.js';
+import type { MatmulBackend } from '../../src/kernels/backend.js';
+import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
+import { loadModel } from '../../src/model/load-model.js';
+import { readModelConfig } from '../../src/model/model-dir.js';
+import { quantizeModel } from '../../src/pipeline/quantize-model.js';
+import type { GridSpec } from '../../src/qtypes/types.js';
+import { EdgeqTokenizer } from '../../src/tokenizer/tokenizer.js';
+import { FIXTURE_MODELS } from '../helpers/fixtures.js';
+
+let tmp: string;
+let backend: MatmulBackend;
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeq-onnx-'));
+  backend = await createWasmBackend({ threads: 1 });
+});
+afterAll(async () => {
+  await backend?.dispose();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function quantize(model: string, name: string, grid: GridSpec, extra: { method?: 'rtn' | 'gptq'; actOrder?: boolean } = {}): Promise<string> {
+  const { config } = readModelConfig(model);
+  const outDir = path.join(tmp, name);
+  const method = extra.method ?? 'rtn';
+  const calibration =
+    method === 'rtn' ? null : sampleCalibration(EdgeqTokenizer.load(model, config.bosTokenId, config.eosTokenIds), loadCalibrationText('brown'), { samples: 4, seqLen: 64, seed: 0 });
+  await quantizeModel({
+    method,
+    grid,
+    fallback: true,
+    denseDtype: 'F32',
+    actOrder: extra.actOrder,
+    calib: { samples: 4, seqLen: 64 },
+    modelDir: model,
+    config,
+    outDir,
+    calibration,
+    backend,
+    edgeqVersion: 'test',
+  });
+  return outDir;
+}
+
+/** Deterministic token ids in [3, vocab). */
+function tokens(n: number, vocab: number, seed: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return 3 + (s % (vocab - 3));
+  });
+}
+
+interface OrtStep {
+  logits: Float32Array;
+  present: ort.Tensor[][]; // [layer][key, value]
+}
+
+/** One onnxruntime call for a batch of 1: ids at positions [past, past + ids.length). */
+async function ortStep(sess: ort.InferenceSession, c: LlamaConfig, ids: number[], past: ort.Tensor[][] | null): Promise<OrtStep> {
+  const pastLen = past ? past[0][0].dims[2] : 0;
+  const T = ids.length;
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, T]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(pastLen + T).fill(1n), [1, pastLen + T]),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(pastLen + i)), [1, T]),
+  };
+  for (let l = 0; l < c.numLayers; l++) {
+    feeds[pastKeyName(l)] = past ? past[l][0] : new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+    feeds[pastValueName(l)] = past ? past[l][1] : new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+  }
+  const out = await sess.run(feeds);
+  return {
+    logits: out.logits.data as Float32Array,
+    present: Array.from({ length: c.numLayers }, (_, l) => [out[presentKeyName(l)], out[presentValueName(l)]]),
+  };
+}
+
+async function edgeqLogits(dir: string, ids: number[]): Promise<Float32Array> {
+  const model = await loadModel(dir, backend, { quantized: 'dequantized' });
+  try {
+    return model.forward(ids, model.createCache(ids.length), 'all')!;
+  } finally {
+    model.dispose();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function relL2(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Export `dir`, run a prompt in one call and the same tokens as prompt + single-token decode steps. */
+async function checkModel(dir: string, label: string): Promise<{ maxDiff: number; rel: number; decodeDiff: number }> {
+  const { config: c } = readModelConfig(dir);
+  const out = path.join(tmp, `${label}.onnx-out`);
+  const res = await exportOnnx({ modelDir: dir, outDir: out });
+  const sess = await ort.InferenceSession.create(res.modelFile, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  try {
+    const ids = tokens(12, c.vocabSize, 7);
+    const ref = await edgeqLogits(dir, ids);
+    const full = await ortStep(sess, c, ids, null);
+    const maxDiff = maxAbsDiff(full.logits, ref);
+    const rel = relL2(full.logits, ref);
+    // KV cache: prompt of 8 tokens, then 4 single-token steps fed the returned present.* as past.
+    let step = await ortStep(sess, c, ids.slice(0, 8), null);
+    let decodeDiff = maxAbsDiff(step.logits, full.logits.subarray(0, 8 * c.vocabSize));
+    for (let t = 8; t < ids.length; t++) {
+      step = await ortStep(sess, c, [ids[t]], step.present);
+      expect(step.present[0][0].dims).toEqual([1, c.numKvHeads, t + 1, c.headDim]);
+      decodeDiff = Math.max(decodeDiff, maxAbsDiff(step.logits, full.logits.subarray(t * c.vocabSize, (t + 1) * c.vocabSize)));
+    }
+    console.log(`${label}: onnxruntime vs edgeq logits max|Δ| ${maxDiff.toExponential(2)}, rel L2 ${rel.toExponential(2)}; KV decode vs full max|Δ| ${decodeDiff.toExponential(2)}`);
+    return { maxDiff, rel, decodeDiff };
+  } finally {
+    await sess.release();
+  }
+}
+
+describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
+  it('brown-llama-7m fp32', async () => {
+    const r = await checkModel(FIXTURE_MODELS.brownLlama7m, 'brown-fp32');
+    expect(r.rel).toBeLessThan(1e-5);
+    expect(r.maxDiff).toBeLessThan(1e-3);
+    expect(r.decodeDiff).toBeLessThan(1e-3);
+  });
+});
