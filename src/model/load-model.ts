@@ -1,7 +1,9 @@
 /**
- * Load a Hugging Face Llama-family checkpoint into a runnable LlamaModel: validate config.json, check that
- * every expected tensor is present with the right shape, decode each tensor to fp32 (one at a time, with a
- * NaN/Inf check naming the tensor) and hand it to the matmul backend.
+ * Load a Hugging Face or edgeq Llama-family checkpoint into a runnable LlamaModel: validate config.json,
+ * check that every expected tensor is present with the right shape, then tensor by tensor: quantized
+ * linears of an edgeq checkpoint go to the backend's low-bit kernels still packed (QuantizedLinear), or —
+ * with quantized: 'dequantized', the reference path — are expanded to fp32 like every dense tensor (each
+ * decoded one at a time, with a NaN/Inf check naming the tensor).
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { expectedTensors, GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../arch/llama-tensors.js';
@@ -11,6 +13,7 @@ import type { MatmulBackend } from '../kernels/backend.js';
 import type { BlockWeights } from '../infer/llama-block.js';
 import { LlamaModel } from '../infer/llama-model.js';
 import { DenseLinear, type Linear } from '../infer/linear.js';
+import { QuantizedLinear } from '../infer/quantized-linear.js';
 import { readModelConfig } from './model-dir.js';
 import { openWeightSource, type WeightSource } from './weight-source.js';
 
@@ -55,6 +58,7 @@ export async function loadModel(dir: string, backend: MatmulBackend, opts: LoadO
   try {
     validateCheckpointTensors(config, ckpt, dir);
     const count = expectedTensors(config).length;
+    const packed = (opts.quantized ?? 'packed') === 'packed';
     let index = 0;
     const read = async (name: string): Promise<Float32Array> => {
       opts.onProgress?.({ tensor: name, index: index++, count });
@@ -68,9 +72,12 @@ export async function loadModel(dir: string, backend: MatmulBackend, opts: LoadO
       const linears = {} as Record<LinearRole, Linear>;
       for (const spec of LLAMA_LINEARS) {
         const [n, k] = spec.shape(config);
-        const w = await read(linearWeightName(l, spec));
+        const name = linearWeightName(l, spec);
+        const q = packed ? await ckpt.readQuantized(name) : null;
+        if (q) opts.onProgress?.({ tensor: name, index: index++, count });
+        const w = q ? null : await read(name);
         const bias = spec.hasBias(config) ? await read(linearBiasName(l, spec)) : null;
-        linears[spec.role] = new DenseLinear(backend, w, n, k, bias);
+        linears[spec.role] = q ? new QuantizedLinear(backend, q, bias, { kernel: opts.kernel }) : new DenseLinear(backend, w!, n, k, bias);
       }
       blocks.push({ inputNorm, postNorm, linears });
     }
