@@ -15,7 +15,7 @@ import type { LlamaConfig } from '../../src/arch/llama-config.js';
 import { loadCalibrationText } from '../../src/calib/calibration.js';
 import { sampleCalibration } from '../../src/calib/sample.js';
 import { EdgeqError } from '../../src/core/errors.js';
-import { exportOnnx, presentKeyName, presentValueName, pastKeyName, pastValueName } from '../../src/formats/onnx/index.js';
+import { exportOnnx, presentKeyName, presentValueName, pastKeyName, pastValueName, type OnnxLinearInfo } from '../../src/formats/onnx/index.js';
 import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
 import { loadModel } from '../../src/model/load-model.js';
@@ -120,7 +120,7 @@ function relL2(a: Float32Array, b: Float32Array): number {
 }
 
 /** Export `dir`, run a prompt in one call and the same tokens as prompt + single-token decode steps. */
-async function checkModel(dir: string, label: string): Promise<{ maxDiff: number; rel: number; decodeDiff: number }> {
+async function checkModel(dir: string, label: string): Promise<{ maxDiff: number; rel: number; decodeDiff: number; linears: OnnxLinearInfo[] }> {
   const { config: c } = readModelConfig(dir);
   const out = path.join(tmp, `${label}.onnx-out`);
   const res = await exportOnnx({ modelDir: dir, outDir: out });
@@ -140,7 +140,7 @@ async function checkModel(dir: string, label: string): Promise<{ maxDiff: number
       decodeDiff = Math.max(decodeDiff, maxAbsDiff(step.logits, full.logits.subarray(t * c.vocabSize, (t + 1) * c.vocabSize)));
     }
     console.log(`${label}: onnxruntime vs edgeq logits max|Δ| ${maxDiff.toExponential(2)}, rel L2 ${rel.toExponential(2)}; KV decode vs full max|Δ| ${decodeDiff.toExponential(2)}`);
-    return { maxDiff, rel, decodeDiff };
+    return { maxDiff, rel, decodeDiff, linears: res.graph.linears };
   } finally {
     await sess.release();
   }
@@ -153,4 +153,27 @@ describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
     expect(r.maxDiff).toBeLessThan(1e-3);
     expect(r.decodeDiff).toBeLessThan(1e-3);
   });
+
+  const quantized: { label: string; model: keyof typeof FIXTURE_MODELS; grid: GridSpec; method?: 'gptq'; actOrder?: boolean }[] = [
+    { label: 'brown-int4-g32-sym', model: 'brownLlama7m', grid: { bits: 4, groupSize: 32, sym: true } },
+    { label: 'brown-int4-g128-asym', model: 'brownLlama7m', grid: { bits: 4, groupSize: 128, sym: false } },
+    { label: 'brown-int4-g64-asym', model: 'brownLlama7m', grid: { bits: 4, groupSize: 64, sym: false } },
+    { label: 'stories-int4-g32-asym', model: 'stories260K', grid: { bits: 4, groupSize: 32, sym: false } },
+    { label: 'stories-int4-g32-sym', model: 'stories260K', grid: { bits: 4, groupSize: 32, sym: true } },
+    { label: 'stories-int4-pc-asym', model: 'stories260K', grid: { bits: 4, groupSize: -1, sym: false } },
+    { label: 'stories-gptq-act-order-g32-asym', model: 'stories260K', grid: { bits: 4, groupSize: 32, sym: false }, method: 'gptq', actOrder: true },
+  ];
+  for (const q of quantized) {
+    it(`${q.label}: MatMulNBits logits = edgeq's dequantized forward; KV decode = full sequence`, async () => {
+      const dir = await quantize(FIXTURE_MODELS[q.model], q.label, q.grid, { method: q.method, actOrder: q.actOrder });
+      const r = await checkModel(dir, q.label);
+      const { config } = readModelConfig(dir);
+      const nbits = r.linears.filter((x) => x.kind === 'matmulnbits');
+      expect(nbits).toHaveLength(7 * config.numLayers); // every block linear runs as MatMulNBits
+      if (q.actOrder) expect(nbits.every((x) => x.actOrder === 'permuted')).toBe(true);
+      expect(r.rel).toBeLessThan(1e-5);
+      expect(r.maxDiff).toBeLessThan(1e-3);
+      expect(r.decodeDiff).toBeLessThan(1e-3);
+    });
+  }
 });

@@ -54,6 +54,8 @@ export interface OnnxLinearInfo {
   n: number;
   k: number;
   blockSize?: number;
+  /** Act-order weights: columns permuted to contiguous groups (activation gathered) or the g_idx input. */
+  actOrder?: 'permuted' | 'g_idx';
 }
 
 export interface LlamaGraphInfo {
@@ -153,14 +155,14 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
     let y: string;
     if (q && mode === 'matmulnbits') {
       const m = packMatMulNBits(q, weight);
-      const base = weight;
-      const B = await g.initializer(`${base}.B`, 'UINT8', [n, m.kBlocks, m.blobSize], m.b);
-      const scales = await g.initializer(`${base}.scales`, 'FLOAT', [n, m.kBlocks], m.scales);
-      const inputs = [x, B, scales];
-      if (m.zeroPoints || m.gIdx) inputs.push(m.zeroPoints ? await g.initializer(`${base}.zero_points`, 'UINT8', [n, m.zpBlobSize], m.zeroPoints) : '');
-      if (m.gIdx) inputs.push(await g.initializer(`${base}.g_idx`, 'INT32', [k], m.gIdx));
+      const B = await g.initializer(`${weight}.B`, 'UINT8', [n, m.kBlocks, m.blobSize], m.b);
+      const scales = await g.initializer(`${weight}.scales`, 'FLOAT', [n, m.kBlocks], m.scales);
+      const a = m.inputPerm ? g.op('Gather', `${p}/act_order_gather`, [x, await g.initializer(`${weight}.input_perm`, 'INT32', [k], m.inputPerm)], { axis: -1 }) : x;
+      const inputs = [a, B, scales];
+      if (m.zeroPoints || m.gIdx) inputs.push(m.zeroPoints ? await g.initializer(`${weight}.zero_points`, m.zeroPoints.dtype, m.zeroPoints.dims, m.zeroPoints.data) : '');
+      if (m.gIdx) inputs.push(await g.initializer(`${weight}.g_idx`, 'INT32', [k], m.gIdx));
       y = g.op('MatMulNBits', `${p}/MatMulNBits`, inputs, { K: k, N: n, bits: m.bits, block_size: m.blockSize }, 'com.microsoft');
-      info.linears.push({ weight, kind: 'matmulnbits', quantized: true, initializer: B, input: x, output: y, n, k, blockSize: m.blockSize });
+      info.linears.push({ weight, kind: 'matmulnbits', quantized: true, initializer: B, input: x, output: y, n, k, blockSize: m.blockSize, actOrder: m.inputPerm ? 'permuted' : m.gIdx ? 'g_idx' : undefined });
     } else {
       const w = q ? dequantize(q) : await src.readF32(weight);
       const wt = await g.initializer(denseWeightName(weight), 'FLOAT', [k, n], transpose(w, n, k));

@@ -7,9 +7,15 @@
  *   scales       float [N, kBlocks]
  *   zero_points  uint8 [N, ceil(kBlocks·bits/8)] packed the same way (omitted for symmetric grids: the
  *                                               op's default zero point 2^(bits−1) is edgeq's sym zero)
- *   g_idx        int32 [K]                      act-order only: the block whose scale/zero column k uses
  *
  *   Y = A · Bᵀ,  B[n, k] = scale[n, blk(k)] · (code[n, k] − zero[n, blk(k)])
+ *
+ * Act-order (GPTQ desc_act: column k uses group g_idx[k], non-monotonic): when every group holds exactly
+ * groupSize columns (as GPTQ produces), the columns are permuted so that groups become contiguous, and the
+ * graph gathers the activation's columns with the same permutation (`inputPerm`) — a plain MatMulNBits
+ * every execution provider runs. Otherwise the op's g_idx input is used (int32 [K], the block of each
+ * column); onnxruntime 1.23's CPU kernel mis-reads packed uint8 zero points together with g_idx, so the
+ * zero points of that path are written unpacked as float [N, kBlocks] (measured in the unit test).
  *
  * MatMulNBits wants a power-of-two block_size ≥ 16. An edgeq group whose size is a multiple of such a block
  * size is written as several blocks repeating the group's scale and zero (lossless), and so is a
@@ -33,11 +39,27 @@ export interface MatMulNBitsWeight {
   b: Uint8Array;
   /** [n, kBlocks] */
   scales: Float32Array;
-  /** [n, zpBlobSize] packed, or null (symmetric: default zero point). */
-  zeroPoints: Uint8Array | null;
-  zpBlobSize: number;
-  /** [k] block index per input column (act-order), or null. */
+  /** [n, zpBlobSize] packed uint8, or [n, kBlocks] float (g_idx path); null when symmetric (default zero point). */
+  zeroPoints: { dtype: 'UINT8'; data: Uint8Array; dims: [number, number] } | { dtype: 'FLOAT'; data: Float32Array; dims: [number, number] } | null;
+  /** [k] block index per input column (act-order whose groups cannot be made contiguous), or null. */
   gIdx: Int32Array | null;
+  /** Act-order: the input columns in the order B's columns are stored (Gather the activation with it), or null. */
+  inputPerm: Int32Array | null;
+}
+
+/** For act-order g_idx: the column order that makes every group contiguous, or null when groups are uneven. */
+function contiguousGroupOrder(q: QuantizedWeight): Int32Array | null {
+  const gIdx = q.gIdx!;
+  const counts = new Int32Array(q.numGroups);
+  for (const g of gIdx) counts[g]++;
+  for (let g = 0; g < q.numGroups; g++) {
+    const expected = g < q.numGroups - 1 ? q.groupSize : q.k - (q.numGroups - 1) * q.groupSize;
+    if (counts[g] !== expected) return null;
+  }
+  const next = Int32Array.from({ length: q.numGroups }, (_, g) => g * q.groupSize);
+  const perm = new Int32Array(q.k);
+  for (let c = 0; c < q.k; c++) perm[next[gIdx[c]]++] = c; // stable: ascending columns within a group
+  return perm;
 }
 
 /** Why a weight cannot be a MatMulNBits, or null when it can. */
@@ -76,35 +98,43 @@ export function packMatMulNBits(q: QuantizedWeight, name = 'weight'): MatMulNBit
   const kBlocks = Math.ceil(k / blockSize);
   const blobSize = (blockSize * bits) / 8;
   const perByte = 8 / bits;
+  const inputPerm = q.gIdx ? contiguousGroupOrder(q) : null;
+  const useGIdx = q.gIdx !== null && inputPerm === null;
   // Block j of a row takes the scale/zero of group groupOfBlock(j).
   const groupOfBlock = (j: number): number => (q.numGroups === 1 ? 0 : Math.floor((j * blockSize) / q.groupSize));
   const b = new Uint8Array(n * kBlocks * blobSize);
   for (let r = 0; r < n; r++) {
     const src = r * k;
     const dst = r * kBlocks * blobSize;
-    for (let c = 0; c < k; c++) {
-      // Column c sits in block floor(c / blockSize) at offset c % blockSize: byte offset (c % bs)/perByte;
-      // blocks are contiguous in a row, so that is simply byte floor(c / perByte) of the row.
-      b[dst + Math.floor(c / perByte)] |= q.codes[src + c] << ((c % perByte) * bits);
+    for (let i = 0; i < k; i++) {
+      // Column i sits in block floor(i / blockSize) at offset i % blockSize; blocks are contiguous in a row
+      // and blockSize is a multiple of perByte, so that is byte floor(i / perByte) of the row.
+      const code = q.codes[src + (inputPerm ? inputPerm[i] : i)];
+      b[dst + Math.floor(i / perByte)] |= code << ((i % perByte) * bits);
     }
   }
   const scales = new Float32Array(n * kBlocks);
   for (let r = 0; r < n; r++) for (let j = 0; j < kBlocks; j++) scales[r * kBlocks + j] = q.scales[r * q.numGroups + groupOfBlock(j)];
-  let zeroPoints: Uint8Array | null = null;
-  const zpBlobSize = Math.ceil((kBlocks * bits) / 8);
-  if (!q.grid.sym) {
-    zeroPoints = new Uint8Array(n * zpBlobSize);
+  let zeroPoints: MatMulNBitsWeight['zeroPoints'] = null;
+  if (!q.grid.sym && useGIdx) {
+    const data = new Float32Array(n * kBlocks);
+    for (let r = 0; r < n; r++) for (let j = 0; j < kBlocks; j++) data[r * kBlocks + j] = q.zeros[r * q.numGroups + groupOfBlock(j)];
+    zeroPoints = { dtype: 'FLOAT', data, dims: [n, kBlocks] };
+  } else if (!q.grid.sym) {
+    const zpBlobSize = Math.ceil((kBlocks * bits) / 8);
+    const data = new Uint8Array(n * zpBlobSize);
     for (let r = 0; r < n; r++) {
       for (let j = 0; j < kBlocks; j++) {
-        zeroPoints[r * zpBlobSize + Math.floor(j / perByte)] |= q.zeros[r * q.numGroups + groupOfBlock(j)] << ((j % perByte) * bits);
+        data[r * zpBlobSize + Math.floor(j / perByte)] |= q.zeros[r * q.numGroups + groupOfBlock(j)] << ((j % perByte) * bits);
       }
     }
+    zeroPoints = { dtype: 'UINT8', data, dims: [n, zpBlobSize] };
   }
   let gIdx: Int32Array | null = null;
-  if (q.gIdx) {
+  if (useGIdx) {
     // The first block of the column's group carries that group's scale and zero.
     const blocksPerGroup = q.numGroups === 1 ? kBlocks : q.groupSize / blockSize;
-    gIdx = Int32Array.from(q.gIdx, (g) => g * blocksPerGroup);
+    gIdx = Int32Array.from(q.gIdx!, (g) => g * blocksPerGroup);
   }
-  return { n, k, bits, blockSize, kBlocks, blobSize, b, scales, zeroPoints, zpBlobSize, gIdx };
+  return { n, k, bits, blockSize, kBlocks, blobSize, b, scales, zeroPoints, gIdx, inputPerm };
 }
