@@ -43,9 +43,9 @@ interface KernelExports {
   gemmTiles: Fn; // (xp, wp, y, m, n, k, counter, tileRB, tilePanels)
   gemvTiles: Fn; // (x, wp, y, n, k, counter, chunk)
   dotRows: Fn; // (a, b, y, m, k, ldy, j0, j1)
-  lutTables: Fn; // (xs, kPad, blockLen, tab, tmeta, t0, t1)
+  lutTables: Fn; // (xs, m, kPad, blockLen, tab, tmeta, t0, t1)
   lutGemmTiles: Fn; // (w, tab, tmeta, y, m, nPad, kPad, bits, blockLen, counter, chunk)
-  q8Acts: Fn; // (xs, kPad, blockLen, xq, xmeta, t0, t1)
+  q8Acts: Fn; // (xs, m, kPad, blockLen, xq, xmeta, t0, t1)
   q8GemmTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, nibble, counter, chunk)
   packW(src: number, dst: number, n: number, k: number): void;
   heapBase(): number;

@@ -104,7 +104,7 @@ export class LowbitRunner {
     for (let t = 0; t < prepParts; t++) {
       const t0 = Math.floor((m * t) / prepParts);
       const t1 = Math.floor((m * (t + 1)) / prepParts);
-      prep.push({ fn: prepFn, args: [xs, kPad, blockLen, act, meta, t0, t1] });
+      prep.push({ fn: prepFn, args: [xs, m, kPad, blockLen, act, meta, t0, t1] });
     }
     host.run(prep);
     // the product: row tiles claimed dynamically
@@ -118,7 +118,17 @@ export class LowbitRunner {
     host.run(Array.from({ length: parts }, () => job));
     const out = heap.f32;
     const y0 = yp >>> 2;
-    if (nPad === n) y.set(out.subarray(y0, y0 + m * n));
+    if (lut && m > 1) {
+      // tile-major (nPad/32, m, 32) -> (m, n)
+      const T = LUT_TILE_ROWS;
+      for (let t = 0; t < tiles; t++) {
+        const rows = Math.min(T, n - t * T);
+        for (let i = 0; i < m; i++) {
+          const s = y0 + (t * m + i) * T;
+          y.set(out.subarray(s, s + rows), i * n + t * T);
+        }
+      }
+    } else if (nPad === n) y.set(out.subarray(y0, y0 + m * n));
     else for (let i = 0; i < m; i++) y.set(out.subarray(y0 + i * nPad, y0 + i * nPad + n), i * n);
   }
 }

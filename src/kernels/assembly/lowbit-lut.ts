@@ -3,14 +3,16 @@
 // arithmetic is mirrored by the scalar oracle src/kernels/lowbit-oracle.ts.
 //
 //   Xs    (m, kPad) f32        activations, gathered through the act-order permutation, zero-padded
-//   Tab   (m, kPad/4, 16) i8   per 4 activations the 16 signed sums ±x0±x1±x2±x3, quantized to int8
-//   TMeta (m, nb, 2) f32       per block: ½·table scale, ½·Σx
-//   Y     (m, nPad) f32
+//   Tab   (nb, m, L/4, 16) u8  per 4 activations the 16 signed sums ±x0±x1±x2±x3, quantized to int8 Q,
+//                              stored as Q + 128; block-major so one block's tables of all m tokens are
+//                              contiguous (a token-major layout puts them 4·kPad bytes apart: L1 set conflicts)
+//   TMeta (nb, m, 2) f32       per block and token: ½·table scale, ½·Σx
+//   Y     (nPad/32, m, 32) f32 tile-major (the caller reorders to (m, n))
 //
 // Per output row r and block: Σ_c x_c·(code_c − z) = ½·scale·A + ½·(2^b − 1 − 2z)·Σx with
 // A = Σ_planes 2^p Σ_j Q_j[idx] (exact int32). Lookups: one v128 of packed nibbles = 32 rows' indices
-// into the same 16-entry table; i8x16.swizzle looks up 16 rows at a time; sums widen to int16 per plane
-// (≤ 32 lookups × 127 per block, no overflow), then to int32 shifted by the plane weight.
+// into the same 16-entry table; i8x16.swizzle looks up 16 rows at a time; sums are kept in int16 per
+// plane (≤ 32 lookups × 255 per block, no overflow), then widened to int32 shifted by the plane weight.
 
 const TILE: i32 = 32;
 const META: i32 = 128; // 32 × u16 scale + 32 × i16 zero term
@@ -35,22 +37,24 @@ const META: i32 = 128; // 32 × u16 scale + 32 × i16 zero term
   const h = i16x8.narrow_i32x4_s(q0, q1);
   const lo = i8x16.narrow_i16x8_s(h, h);
   const neg = i8x16.neg(lo);
-  return i8x16.shuffle(lo, neg, 0, 1, 2, 3, 4, 5, 6, 7, 23, 22, 21, 20, 19, 18, 17, 16);
+  // stored biased by +128 (u8 view), see lutBlock
+  return v128.xor(i8x16.shuffle(lo, neg, 0, 1, 2, 3, 4, 5, 6, 7, 23, 22, 21, 20, 19, 18, 17, 16), i8x16.splat(-128));
 }
 
 /**
  * Tables for tokens [t0, t1): Xs rows (kPad f32 each) -> Tab, TMeta. blockLen: columns per block
  * (the last block may be shorter; all multiples of 4).
  */
-export function lutTables(xs: usize, kPad: i32, blockLen: i32, tab: usize, tmeta: usize, t0: i32, t1: i32): void {
+export function lutTables(xs: usize, m: i32, kPad: i32, blockLen: i32, tab: usize, tmeta: usize, t0: i32, t1: i32): void {
   const nb = (kPad + blockLen - 1) / blockLen;
   for (let t = t0; t < t1; t++) {
     const xr = xs + <usize>t * <usize>kPad * 4;
-    const tr = tab + <usize>t * <usize>kPad * 4;
-    const mr = tmeta + <usize>t * <usize>nb * 8;
     for (let b = 0; b < nb; b++) {
       const c0 = b * blockLen;
       const c1 = min(c0 + blockLen, kPad);
+      const L = c1 - c0;
+      const tr = tab + <usize>m * <usize>c0 * 4 + <usize>t * <usize>L * 4 - <usize>c0 * 4; // + c·4 below
+      const mp = tmeta + (<usize>b * <usize>m + <usize>t) * 8;
       let maxAbs: f32 = 0;
       let sum: f32 = 0;
       for (let c = c0; c < c1; c += 4) {
@@ -61,8 +65,8 @@ export function lutTables(xs: usize, kPad: i32, blockLen: i32, tab: usize, tmeta
         sum += a0 + a1 + a2 + a3;
       }
       const inv = f32x4.splat(maxAbs > 0 ? <f32>127 / maxAbs : <f32>0);
-      store<f32>(mr + <usize>b * 8, (maxAbs / <f32>127) * <f32>0.5);
-      store<f32>(mr + <usize>b * 8, sum * <f32>0.5, 4);
+      store<f32>(mp, (maxAbs / <f32>127) * <f32>0.5);
+      store<f32>(mp, sum * <f32>0.5, 4);
       for (let c = c0; c < c1; c += 4) v128.store(tr + <usize>c * 4, table(xr + <usize>c * 4, inv));
     }
   }
@@ -70,36 +74,58 @@ export function lutTables(xs: usize, kPad: i32, blockLen: i32, tab: usize, tmeta
 
 // One (tile, block, token): 32 rows × L columns. w: the block's plane data, tp: the block's tables,
 // meta: the block's scales/zero terms, yp: 32 output floats (accumulated into).
+//
+// Tables are stored biased (Q + 128, as u8) so the widening costs one shift per lookup vector: the u8
+// lookups l are added as i16 lanes (lo byte = even row, hi byte = odd row: r = lo + 256·hi, wrapping)
+// and their high bytes l >> 8 separately; at the end Σhi is exact (≤ 32 × 255) and so is
+// Σlo = Σr − 256·Σhi (mod 2^16, also ≤ 8160). Then ΣQ = Σ(Q + 128) − 128·nj.
 function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
   const m4 = i8x16.splat(0x0f);
   let A0 = i32x4.splat(0), A1 = i32x4.splat(0), A2 = i32x4.splat(0), A3 = i32x4.splat(0);
   let A4 = i32x4.splat(0), A5 = i32x4.splat(0), A6 = i32x4.splat(0), A7 = i32x4.splat(0);
   const planeBytes = <usize>nj * 16;
+  const bias = i32x4.splat(128 * nj);
   for (let p = 0; p < bits; p++) {
-    let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
+    let r0 = i16x8.splat(0), h0 = i16x8.splat(0), r1 = i16x8.splat(0), h1 = i16x8.splat(0);
     let t = tp;
     let wp = w + <usize>p * planeBytes;
     const end = wp + planeBytes;
+    // nj is a multiple of 8 (blocks are multiples of 32 columns): two 4-column groups per iteration
     while (wp < end) {
       const T = v128.load(t);
       const v = v128.load(wp);
-      const l0 = i8x16.swizzle(T, v128.and(v, m4));
-      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4));
-      a0 = i16x8.add(a0, i16x8.extend_low_i8x16_s(l0));
-      a1 = i16x8.add(a1, i16x8.extend_high_i8x16_s(l0));
-      a2 = i16x8.add(a2, i16x8.extend_low_i8x16_s(l1));
-      a3 = i16x8.add(a3, i16x8.extend_high_i8x16_s(l1));
-      t += 16;
-      wp += 16;
+      const l0 = i8x16.swizzle(T, v128.and(v, m4)); // rows 0..15
+      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4)); // rows 16..31
+      r0 = i16x8.add(r0, l0);
+      h0 = i16x8.add(h0, i16x8.shr_u(l0, 8));
+      r1 = i16x8.add(r1, l1);
+      h1 = i16x8.add(h1, i16x8.shr_u(l1, 8));
+      const U = v128.load(t, 16);
+      const u = v128.load(wp, 16);
+      const k0 = i8x16.swizzle(U, v128.and(u, m4));
+      const k1 = i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4));
+      r0 = i16x8.add(r0, k0);
+      h0 = i16x8.add(h0, i16x8.shr_u(k0, 8));
+      r1 = i16x8.add(r1, k1);
+      h1 = i16x8.add(h1, i16x8.shr_u(k1, 8));
+      t += 32;
+      wp += 32;
     }
-    A0 = i32x4.add(A0, i32x4.shl(i32x4.extend_low_i16x8_s(a0), p));
-    A1 = i32x4.add(A1, i32x4.shl(i32x4.extend_high_i16x8_s(a0), p));
-    A2 = i32x4.add(A2, i32x4.shl(i32x4.extend_low_i16x8_s(a1), p));
-    A3 = i32x4.add(A3, i32x4.shl(i32x4.extend_high_i16x8_s(a1), p));
-    A4 = i32x4.add(A4, i32x4.shl(i32x4.extend_low_i16x8_s(a2), p));
-    A5 = i32x4.add(A5, i32x4.shl(i32x4.extend_high_i16x8_s(a2), p));
-    A6 = i32x4.add(A6, i32x4.shl(i32x4.extend_low_i16x8_s(a3), p));
-    A7 = i32x4.add(A7, i32x4.shl(i32x4.extend_high_i16x8_s(a3), p));
+    // even rows: Σlo = r − 256·h; odd rows: h. Interleave back to row order 0..15 / 16..31.
+    const e0 = i16x8.sub(r0, i16x8.shl(h0, 8));
+    const e1 = i16x8.sub(r1, i16x8.shl(h1, 8));
+    const s0 = i16x8.shuffle(e0, h0, 0, 8, 1, 9, 2, 10, 3, 11); // rows 0..7
+    const s1 = i16x8.shuffle(e0, h0, 4, 12, 5, 13, 6, 14, 7, 15); // rows 8..15
+    const s2 = i16x8.shuffle(e1, h1, 0, 8, 1, 9, 2, 10, 3, 11);
+    const s3 = i16x8.shuffle(e1, h1, 4, 12, 5, 13, 6, 14, 7, 15);
+    A0 = i32x4.add(A0, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s0), bias), p));
+    A1 = i32x4.add(A1, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s0), bias), p));
+    A2 = i32x4.add(A2, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s1), bias), p));
+    A3 = i32x4.add(A3, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s1), bias), p));
+    A4 = i32x4.add(A4, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s2), bias), p));
+    A5 = i32x4.add(A5, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s2), bias), p));
+    A6 = i32x4.add(A6, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s3), bias), p));
+    A7 = i32x4.add(A7, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s3), bias), p));
   }
   const vL = f32x4.splat(hL);
   const vX = f32x4.splat(hX);
@@ -135,25 +161,24 @@ export function lutGemmTiles(
   const tiles = nPad / TILE;
   const claims = (tiles + chunk - 1) / chunk;
   const tileBytes = <usize>bits * <usize>kPad * 4 + <usize>nb * META;
-  const tabStride = <usize>kPad * 4;
-  const metaStride = <usize>nb * 8;
-  const yStride = <usize>nPad * 4;
   for (;;) {
     const c = atomic.add<i32>(counter, 1);
     if (c >= claims) break;
     const tEnd = min(c * chunk + chunk, tiles);
     for (let tile = c * chunk; tile < tEnd; tile++) {
-      const y0 = y + <usize>tile * TILE * 4;
-      for (let i = 0; i < m; i++) memory.fill(y0 + <usize>i * yStride, 0, TILE * 4);
+      const y0 = y + <usize>tile * <usize>m * TILE * 4;
+      memory.fill(y0, 0, <usize>m * TILE * 4);
       let wp = w + <usize>tile * tileBytes;
       for (let b = 0; b < nb; b++) {
         const c0 = b * blockLen;
         const L = min(blockLen, kPad - c0);
         const nj = L >> 2;
         const meta = wp + <usize>bits * <usize>L * 4;
+        const tb = tab + <usize>m * <usize>c0 * 4;
+        const mb = tmeta + <usize>b * <usize>m * 8;
         for (let i = 0; i < m; i++) {
-          const mp = tmeta + <usize>i * metaStride + <usize>b * 8;
-          lutBlock(wp, tab + <usize>i * tabStride + <usize>c0 * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * yStride);
+          const mp = mb + <usize>i * 8;
+          lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
         }
         wp = meta + META;
       }

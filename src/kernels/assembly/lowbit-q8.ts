@@ -4,8 +4,9 @@
 // mirrored by the scalar oracle src/kernels/lowbit-oracle.ts.
 //
 //   Xs    (m, kPad) f32      activations (gathered, padded)
-//   Xq    (m, kPad) i16      round(x · 127/max|x|) per block
-//   XMeta (m, nb, 2)         per block: f32 activation scale, i32 Σ xq
+//   Xq    (nb, m, L) i16     round(x · 127/max|x|) per block; block-major (one block's activations of all
+//                            tokens contiguous, see lowbit-lut.ts)
+//   XMeta (nb, m, 2)         per block and token: f32 activation scale, i32 Σ xq
 //   Y     (m, nPad) f32
 //
 // Per row and block: y += s · xScale · (Σ xq·code − z·Σ xq), integer part exact in int32.
@@ -18,15 +19,16 @@ const META: i32 = 16; // 4 × u16 fp16 scale + 4 × u16 zero
 }
 
 /** Xs rows [t0, t1) -> Xq, XMeta. */
-export function q8Acts(xs: usize, kPad: i32, blockLen: i32, xq: usize, xmeta: usize, t0: i32, t1: i32): void {
+export function q8Acts(xs: usize, m: i32, kPad: i32, blockLen: i32, xq: usize, xmeta: usize, t0: i32, t1: i32): void {
   const nb = (kPad + blockLen - 1) / blockLen;
   for (let t = t0; t < t1; t++) {
     const xr = xs + <usize>t * <usize>kPad * 4;
-    const qr = xq + <usize>t * <usize>kPad * 2;
-    const mr = xmeta + <usize>t * <usize>nb * 8;
     for (let b = 0; b < nb; b++) {
       const c0 = b * blockLen;
       const c1 = min(c0 + blockLen, kPad);
+      const L = c1 - c0;
+      const qr = xq + <usize>m * <usize>c0 * 2 + <usize>t * <usize>L * 2 - <usize>c0 * 2; // + c·2 below
+      const mp = xmeta + (<usize>b * <usize>m + <usize>t) * 8;
       let mx = f32x4.splat(0);
       for (let c = c0; c < c1; c += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(xr + <usize>c * 4)));
       const maxAbs = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
@@ -39,8 +41,8 @@ export function q8Acts(xs: usize, kPad: i32, blockLen: i32, xq: usize, xmeta: us
         s = i32x4.add(s, i32x4.add(q0, q1));
         v128.store(qr + <usize>c * 2, i16x8.narrow_i32x4_s(q0, q1));
       }
-      store<f32>(mr + <usize>b * 8, maxAbs / <f32>127);
-      store<i32>(mr + <usize>b * 8, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3), 4);
+      store<f32>(mp, maxAbs / <f32>127);
+      store<i32>(mp, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3), 4);
     }
   }
 }
@@ -119,8 +121,6 @@ export function q8GemmTiles(
   const tiles = nPad / TILE;
   const claims = (tiles + chunk - 1) / chunk;
   const tileBytes = (nibble ? <usize>kPad * 2 : <usize>kPad * 4) + <usize>nb * META;
-  const xStride = <usize>kPad * 2;
-  const metaStride = <usize>nb * 8;
   const yStride = <usize>nPad * 4;
   for (;;) {
     const c = atomic.add<i32>(counter, 1);
@@ -135,8 +135,8 @@ export function q8GemmTiles(
         const L = min(blockLen, kPad - c0);
         const meta = wp + (nibble ? <usize>L * 2 : <usize>L * 4);
         for (let i = 0; i < m; i++) {
-          const mp = xmeta + <usize>i * metaStride + <usize>b * 8;
-          const xp = xq + <usize>i * xStride + <usize>c0 * 2;
+          const mp = xmeta + (<usize>b * <usize>m + <usize>i) * 8;
+          const xp = xq + <usize>m * <usize>c0 * 2 + <usize>i * <usize>L * 2;
           const yp = y0 + <usize>i * yStride;
           if (nibble) q8Block4(wp, L, xp, meta, load<f32>(mp), load<i32>(mp, 4), yp);
           else q8Block8(wp, L, xp, meta, load<f32>(mp), load<i32>(mp, 4), yp);
