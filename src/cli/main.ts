@@ -6,16 +6,17 @@ import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { planCommand } from './commands/plan.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { reportCommand } from './commands/report.js';
 import { exitCodeFor, formatError } from './errors.js';
 
-const COMMANDS = [demoCommand, quantizeCommand, evalCommand, benchCommand, planCommand, inspectCommand];
+const COMMANDS = [demoCommand, quantizeCommand, evalCommand, benchCommand, planCommand, reportCommand, inspectCommand];
 
 export async function main(args: string[]): Promise<void> {
   const cli = yargs(args)
     .scriptName('edgeq')
     .usage('$0 <command> [options]\n\nMake LLMs fit and run on edge devices.')
     .strict()
-    .demandCommand(1, 'Name a command: demo, quantize, eval, bench, plan or inspect (see --help)')
+    .demandCommand(1, 'Name a command: demo, quantize, eval, bench, plan, report or inspect (see --help)')
     .recommendCommands()
     .epilogue('Exit codes: 0 ok · 1 internal error · 2 usage error · 3 bad or missing input · 4 hub/network')
     .wrap(Math.min(110, process.stdout.columns || 110))
