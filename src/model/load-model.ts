@@ -14,6 +14,8 @@ import type { BlockWeights } from '../infer/llama-block.js';
 import { LlamaModel } from '../infer/llama-model.js';
 import { DenseLinear, type Linear } from '../infer/linear.js';
 import { QuantizedLinear } from '../infer/quantized-linear.js';
+import { qtypeFor } from '../qtypes/registry.js';
+import type { GridSpec } from '../qtypes/types.js';
 import { readModelConfig } from './model-dir.js';
 import { openWeightSource, type WeightSource } from './weight-source.js';
 
@@ -34,7 +36,16 @@ export interface LoadOptions {
   quantized?: 'packed' | 'dequantized';
   /** Low-bit GEMV kernel for packed linears (default: the backend's choice per bit width). */
   kernel?: 'lut' | 'int8';
+  /**
+   * The LM head (the embedding matrix when tied) as stored and executed in fp32 ('dense', default), or
+   * quantized at load to int8 per output channel (symmetric, round-to-nearest) and run on the int8-dot
+   * kernel — 4× fewer bytes per decoded token, as llama.cpp keeps its output tensor at 6–8 bits.
+   */
+  head?: 'dense' | 'int8';
 }
+
+/** Grid of the load-time int8 LM head. */
+export const HEAD_INT8_GRID: GridSpec = { bits: 8, groupSize: -1, sym: true };
 
 /** Throws a FormatError naming the first missing or mis-shaped tensor. */
 export function validateCheckpointTensors(config: LlamaConfig, ckpt: Pick<WeightSource, 'tensors'>, dir: string): void {
@@ -83,7 +94,10 @@ export async function loadModel(dir: string, backend: MatmulBackend, opts: LoadO
     }
     const finalNorm = await read(GLOBAL_TENSORS.finalNorm);
     const lmHeadW = config.tieWordEmbeddings ? embed : await read(GLOBAL_TENSORS.lmHead);
-    const lmHead = new DenseLinear(backend, lmHeadW, config.vocabSize, config.hiddenSize, null);
+    const lmHead =
+      opts.head === 'int8'
+        ? new QuantizedLinear(backend, qtypeFor(HEAD_INT8_GRID).quantizeRef(lmHeadW, config.vocabSize, config.hiddenSize, GLOBAL_TENSORS.lmHead), null, { kernel: 'int8' })
+        : new DenseLinear(backend, lmHeadW, config.vocabSize, config.hiddenSize, null);
     return new LlamaModel(config, { embed, blocks, finalNorm, lmHead }, backend);
   } finally {
     await ckpt.close();

@@ -1,7 +1,8 @@
 /**
  * The low-bit core executes packed weights without visible accuracy loss: for RTN checkpoints of
  * brown-llama-7m at every bit width (2/3/4/8) the perplexity on the packed LUT and int8-dot kernels is
- * within 0.5 % of the dequantized-fp32 reference path (the issue's bound), on the first WikiText-2 windows.
+ * within 0.5 % of the dequantized-fp32 reference path (the issue's bound), on the first WikiText-2 windows;
+ * so is the LM head quantized to int8 at load (--head int8).
  * Full method × bits coverage (GPTQ, AWQ) is `npm run bench:core-accuracy`.
  */
 import fs from 'node:fs';
@@ -39,6 +40,11 @@ describe.each([
       const p = await ppl(out, ['--kernel', k]);
       expect(Math.abs(p / ref - 1), `${k}: ${p} vs ${ref}`).toBeLessThan(0.005);
       expect(p).not.toBe(ref); // the packed path really ran (int8 tables/activations round differently)
+    }
+    if (bits === 4 && g === 128) {
+      // the LM head quantized at load to int8 per channel (llama.cpp keeps its output tensor at 6–8 bits)
+      const p = await ppl(out, ['--head', 'int8']);
+      expect(Math.abs(p / ref - 1), `head int8: ${p} vs ${ref}`).toBeLessThan(0.005);
     }
   }, 120_000);
 });

@@ -38,6 +38,7 @@ interface EvalArgs extends CommonArgs {
   'top-p': number;
   seed: number;
   kernel?: 'lut' | 'int8';
+  head: 'dense' | 'int8';
   dequantized: boolean;
   record: boolean;
 }
@@ -58,6 +59,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('top-p', { type: 'number', default: 0.95, describe: 'Nucleus sampling: smallest set of tokens with this probability mass' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the sampler (same seed, same text)' })
       .option('speed', { type: 'boolean', default: true, describe: `Measure throughput: prefill of a ${SPEED_PROMPT}-token prompt and ${SPEED_GEN} decode steps (--no-speed skips)` })
+      .option('head', { type: 'string', choices: ['dense', 'int8'] as const, default: 'dense' as const, describe: 'LM head (tied embedding) in fp32, or int8 per channel on the int8-dot kernel (4× fewer bytes per token)' })
       .option('kernel', { type: 'string', choices: ['lut', 'int8'] as const, describe: 'Low-bit GEMV kernel for quantized linears [default: lut for ≤ 4 bits, int8 for 8 bits]' })
       .option('record', { type: 'boolean', default: true, describe: `Save the result as ${EVAL_RECORD} inside an edgeq checkpoint folder (read by 'edgeq report'); --no-record skips` })
       .option('dequantized', { type: 'boolean', default: false, describe: 'Run quantized linears dequantized to fp32 (the reference path) instead of on the packed low-bit kernels' })
@@ -81,6 +83,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       progress.phase('Loading model');
       const model = await loadModel(dir, backend, {
         kernel: argv.kernel,
+        head: argv.head,
         quantized: argv.dequantized ? 'dequantized' : 'packed',
         onProgress: (p) => progress.update(p.index, p.count, p.tensor),
       });
