@@ -43,7 +43,8 @@ const { compareManyWithBaseline } = await dist('eval/compare.js');
 const backend = await createWasmBackend({ threads });
 const baseline = await loadModel(baselineDir, backend);
 const models = [];
-for (const r of runs) models.push(await loadModel(r.dir, backend));
+// the dequantized-fp32 reference forward (the packed low-bit core is checked against it by bench:core-accuracy)
+for (const r of runs) models.push(await loadModel(r.dir, backend, { quantized: 'dequantized' }));
 const tok = EdgeqTokenizer.load(baselineDir, baseline.config.bosTokenId, baseline.config.eosTokenIds);
 const text = tokenizeText(tok, readEvalText(path.join(root, 'fixtures/text/wiki.test.raw')));
 process.stderr.write(`evaluating ${models.length} models + FP16 on ${windows} windows…\n`);
