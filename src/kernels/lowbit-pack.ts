@@ -40,6 +40,9 @@ export function packLowbit(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array
   else packQ8(q, plan, dst);
 }
 
+/** SPREAD[c] has bit p of code c at bit 4p: OR-ing SPREAD[c_q] << q over 4 codes gives all planes' nibbles. */
+const SPREAD = Uint16Array.from({ length: 16 }, (_, c) => (c & 1) | ((c & 2) << 3) | ((c & 4) << 6) | ((c & 8) << 9));
+
 function packLut(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
   const { n, kPad, bits, numBlocks, blockLen, blockGroup, nPad } = plan;
   const T = LUT_TILE_ROWS;
@@ -52,19 +55,20 @@ function packLut(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
     for (let b = 0; b < numBlocks; b++) {
       const c0 = b * blockLen;
       const L = blockLength(plan, b);
-      for (let pl = 0; pl < bits; pl++) {
-        for (let c = c0; c < c0 + L; c += 4) {
-          for (let i = 0; i < H; i++) {
-            const a = i * kPad + c;
-            const bb = (i + H) * kPad + c;
-            const lo =
-              ((codes[a]! >> pl) & 1) | (((codes[a + 1]! >> pl) & 1) << 1) | (((codes[a + 2]! >> pl) & 1) << 2) | (((codes[a + 3]! >> pl) & 1) << 3);
-            const hi =
-              ((codes[bb]! >> pl) & 1) | (((codes[bb + 1]! >> pl) & 1) << 1) | (((codes[bb + 2]! >> pl) & 1) << 2) | (((codes[bb + 3]! >> pl) & 1) << 3);
-            dst[o++] = lo | (hi << 4);
-          }
+      const planeBytes = L * 4; // (L/4) groups × 16 bytes
+      for (let j = 0; j < L / 4; j++) {
+        const c = c0 + 4 * j;
+        for (let i = 0; i < H; i++) {
+          const a = i * kPad + c;
+          const bb = (i + H) * kPad + c;
+          const wa = SPREAD[codes[a]!]! | (SPREAD[codes[a + 1]!]! << 1) | (SPREAD[codes[a + 2]!]! << 2) | (SPREAD[codes[a + 3]!]! << 3);
+          const wb = SPREAD[codes[bb]!]! | (SPREAD[codes[bb + 1]!]! << 1) | (SPREAD[codes[bb + 2]!]! << 2) | (SPREAD[codes[bb + 3]!]! << 3);
+          // plane pl of row i's 4 codes: nibble pl of wa; row i + 16 in the high nibble
+          let d = o + j * 16 + i;
+          for (let pl = 0; pl < bits; pl++, d += planeBytes) dst[d] = ((wa >>> (4 * pl)) & 15) | (((wb >>> (4 * pl)) & 15) << 4);
         }
       }
+      o += bits * planeBytes;
       for (let i = 0; i < T; i++) {
         const r = r0 + i;
         const gi = r * G + blockGroup[b]!;
