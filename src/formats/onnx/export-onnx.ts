@@ -21,7 +21,7 @@ import { openWeightSource, type WeightSource } from '../../model/weight-source.j
 import { withAtomicDir } from '../edgeq/atomic-dir.js';
 import { copyModelSideFiles } from '../edgeq/side-files.js';
 import { GraphBuilder, type InitializerSink } from './graph-builder.js';
-import { buildLlamaGraph, type LlamaGraphInfo } from './llama-graph.js';
+import { buildLlamaGraph, type LlamaGraphInfo, type OnnxWeightProvider } from './llama-graph.js';
 import { matmulNBitsProblem } from './matmul-nbits.js';
 import { encodeModel, type TensorPayload } from './onnx-model.js';
 
@@ -43,6 +43,10 @@ export interface OnnxExportOptions {
   maxPositions?: number;
   producerVersion?: string;
   onTensor?: (name: string) => void;
+  /** Wraps the checkpoint's weights (e.g. the QNN export re-expresses quantized linears on the LPBQ grid). */
+  weights?: (src: WeightSource) => OnnxWeightProvider;
+  /** Called with the temporary folder before it is renamed into place, to add files (e.g. encodings). */
+  beforeCommit?: (tmpDir: string, result: OnnxExportResult) => Promise<void>;
 }
 
 export interface OnnxExportResult {
@@ -104,7 +108,7 @@ export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportRes
       let g: GraphBuilder;
       try {
         g = new GraphBuilder(new ExternalDataSink(data, ONNX_DATA_FILE));
-        info = await buildLlamaGraph(g, config, src, { quantized: opts.quantized, maxPositions: opts.maxPositions, onTensor: opts.onTensor });
+        info = await buildLlamaGraph(g, config, opts.weights ? opts.weights(src) : src, { quantized: opts.quantized, maxPositions: opts.maxPositions, onTensor: opts.onTensor });
         await data.commit();
       } catch (err) {
         await data.abort();
@@ -131,7 +135,7 @@ export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportRes
       }
       await copyModelSideFiles(opts.modelDir, tmp);
       const dataBytes = (await fsp.stat(path.join(tmp, ONNX_DATA_FILE))).size;
-      return {
+      const result: OnnxExportResult = {
         outDir: path.resolve(opts.outDir),
         modelFile: path.join(path.resolve(opts.outDir), ONNX_MODEL_FILE),
         dataFile: path.join(path.resolve(opts.outDir), ONNX_DATA_FILE),
@@ -142,6 +146,8 @@ export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportRes
         nodes: g.nodes.length,
         initializers: g.initializers.length,
       };
+      await opts.beforeCommit?.(tmp, result);
+      return result;
     });
   } finally {
     await src.close();

@@ -1,0 +1,101 @@
+/**
+ * The ONNX + encodings pair Qualcomm's converter takes (`qnn-onnx-converter --input_network model.onnx
+ * --quantization_overrides model.encodings --act_bitwidth 16 …`): the decoder graph with float MatMul
+ * weights — each quantized linear re-expressed on the LPBQ grid (lpbq.ts), so its float values are exactly
+ * the W4 integers times the block scales the encodings state — plus the 1.0.0 encodings JSON: one LPBQ
+ * (or PER_CHANNEL, when no LPBQ block size divides K) entry per quantized weight, and 16-bit activation
+ * encodings from calibration ranges (measured with edgeq's forward on calibration token sequences, or
+ * given). Dense (unquantized) weights get no entry: the converter's --weights_bitwidth / --float_fallback
+ * decide them.
+ */
+import path from 'node:path';
+import { writeFileAtomicAsync } from '../../core/atomic-write.js';
+import type { WeightSource } from '../../model/weight-source.js';
+import type { QuantizedWeight } from '../../qtypes/types.js';
+import { exportOnnx, type OnnxExportResult } from '../onnx/export-onnx.js';
+import type { OnnxWeightProvider } from '../onnx/llama-graph.js';
+import type { ActivationRanges } from './activation-ranges.js';
+import { activationEncoding, encodingsFile, paramEncoding, type EncodingsFile } from './encodings.js';
+import { lpbqAsQuantized, lpbqBlockSizeFor, toLpbq, type LpbqFit, type LpbqWeight } from './lpbq.js';
+
+export const ENCODINGS_FILE = 'model.encodings';
+
+export interface QnnExportOptions {
+  modelDir: string;
+  outDir: string;
+  overwrite?: boolean;
+  /** Activation ranges by tap key (collectActivationRanges); without them only param encodings are written. */
+  activationRanges?: ActivationRanges | null;
+  /** LPBQ block size when the checkpoint's group size is not one (default 64). */
+  blockSize?: number;
+  maxPositions?: number;
+  producerVersion?: string;
+}
+
+export interface QnnWeightReport {
+  /** HF weight name. */
+  weight: string;
+  /** ONNX initializer the encoding names ([K, N] float). */
+  initializer: string;
+  encType: 'LPBQ' | 'PER_CHANNEL';
+  blockSize: number;
+  /** Fraction of integers identical to edgeq's (symmetric checkpoints; 0 for asymmetric). */
+  sameIntegers: number;
+  /** ‖W_lpbq − W_edgeq‖ / ‖W_edgeq‖ — what re-expressing on the LPBQ grid cost. */
+  relError: number;
+}
+
+export interface QnnExportResult {
+  onnx: OnnxExportResult;
+  encodingsFile: string;
+  encodings: EncodingsFile;
+  weights: QnnWeightReport[];
+}
+
+/** Wraps a weight source: quantized linears come back on the LPBQ grid; the fits are kept for the encodings. */
+function lpbqProvider(src: WeightSource, preferred: number, fits: Map<string, { lpbq: LpbqWeight; fit: Omit<LpbqFit, 'lpbq'> }>): OnnxWeightProvider {
+  return {
+    readF32: (name) => src.readF32(name),
+    async readQuantized(name: string): Promise<QuantizedWeight | null> {
+      const q = await src.readQuantized(name);
+      if (!q) return null;
+      const block = lpbqBlockSizeFor(q, preferred) ?? q.k;
+      const { lpbq, ...fit } = toLpbq(q, block, name);
+      fits.set(name, { lpbq: { ...lpbq, q: new Int8Array(0) }, fit }); // the integers are not needed for the JSON
+      return lpbqAsQuantized(lpbq);
+    },
+  };
+}
+
+export async function exportQnnOnnx(opts: QnnExportOptions): Promise<QnnExportResult> {
+  const fits = new Map<string, { lpbq: LpbqWeight; fit: Omit<LpbqFit, 'lpbq'> }>();
+  let encodings: EncodingsFile | undefined;
+  const weights: QnnWeightReport[] = [];
+  const onnx = await exportOnnx({
+    modelDir: opts.modelDir,
+    outDir: opts.outDir,
+    overwrite: opts.overwrite,
+    quantized: 'dequantized',
+    maxPositions: opts.maxPositions,
+    producerVersion: opts.producerVersion,
+    weights: (src) => lpbqProvider(src, opts.blockSize ?? 64, fits),
+    beforeCommit: async (tmp, result) => {
+      const params = [];
+      for (const lin of result.graph.linears) {
+        const f = fits.get(lin.weight);
+        if (!f) continue;
+        const enc = paramEncoding(lin.initializer, f.lpbq);
+        params.push(enc);
+        weights.push({ weight: lin.weight, initializer: lin.initializer, encType: enc.enc_type, blockSize: f.lpbq.blockSize, sameIntegers: f.fit.sameIntegers, relError: f.fit.relError });
+      }
+      const acts = [];
+      for (const [key, tensor] of Object.entries(result.graph.taps)) {
+        const r = opts.activationRanges?.get(key);
+        if (r) acts.push(activationEncoding(tensor, r));
+      }
+      encodings = encodingsFile(params, acts);
+      await writeFileAtomicAsync(path.join(tmp, ENCODINGS_FILE), `${JSON.stringify(encodings, null, 1)}\n`);
+    },
+  });
+  return { onnx, encodingsFile: path.join(onnx.outDir, ENCODINGS_FILE), encodings: encodings!, weights };
+}
