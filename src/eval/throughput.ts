@@ -16,6 +16,8 @@ export interface ThroughputOptions {
   /** Timed repetitions of each test (after one untimed warm-up run). */
   reps: number;
   seed?: number;
+  /** One untimed run of each test first (default true). */
+  warmup?: boolean;
   /** Called after each timed run (for progress output). */
   onRun?: (test: 'pp' | 'tg', rep: number, reps: number) => void | Promise<void>;
 }
@@ -69,13 +71,14 @@ export async function measureThroughput(model: LlamaModel, opts: ThroughputOptio
       throw new UsageError('E_BENCH_ARGS', `${name} (${v}) exceed the model's max_position_embeddings (${limit})`, `use at most ${limit}`);
   const vocab = model.config.vocabSize;
   const seed = opts.seed ?? 0;
+  const first = opts.warmup === false ? 0 : -1;
   const result: ThroughputResult = { promptTokens: opts.promptTokens, genTokens: opts.genTokens, reps: opts.reps, threads: model.backend.threads, prefill: null, decode: null };
 
   if (opts.promptTokens > 0) {
     const ids = randomIds(opts.promptTokens, vocab, seed);
     const cache = model.createCache(opts.promptTokens);
     const samples: number[] = [];
-    for (let r = -1; r < opts.reps; r++) {
+    for (let r = first; r < opts.reps; r++) {
       cache.reset();
       const t0 = process.hrtime.bigint();
       model.forward(ids, cache, 'last');
@@ -92,7 +95,7 @@ export async function measureThroughput(model: LlamaModel, opts: ThroughputOptio
     const ids = randomIds(opts.genTokens, vocab, seed + 1);
     const cache = model.createCache(opts.genTokens);
     const samples: number[] = [];
-    for (let r = -1; r < opts.reps; r++) {
+    for (let r = first; r < opts.reps; r++) {
       cache.reset();
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < opts.genTokens; i++) model.forward([ids[i]], cache, 'last');

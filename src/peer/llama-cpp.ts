@@ -24,6 +24,8 @@ export interface PeerBenchOptions {
   genTokens: number;
   reps: number;
   seed?: number;
+  /** One untimed run of each test first (default true). */
+  warmup?: boolean;
 }
 
 // node-llama-cpp's surface as used here (kept structural so that it stays an optional import).
@@ -96,7 +98,7 @@ export async function openLlamaCpp(ggufPath: string, vocabSize: number): Promise
         if (opts.promptTokens > 0) {
           const ids = randomIds(opts.promptTokens, vocabSize, seed);
           const samples: number[] = [];
-          for (let r = -1; r < opts.reps; r++) {
+          for (let r = opts.warmup === false ? 0 : -1; r < opts.reps; r++) {
             await seq.clearHistory();
             const t0 = process.hrtime.bigint();
             await seq.evaluateWithoutGeneratingNewTokens(ids);
@@ -111,7 +113,7 @@ export async function openLlamaCpp(ggufPath: string, vocabSize: number): Promise
         if (opts.genTokens > 0) {
           const ids = randomIds(opts.genTokens, vocabSize, seed + 1);
           const samples: number[] = [];
-          for (let r = -1; r < opts.reps; r++) {
+          for (let r = opts.warmup === false ? 0 : -1; r < opts.reps; r++) {
             await seq.clearHistory();
             const t0 = process.hrtime.bigint();
             // one token per step with logits (as llama-bench's tg): greedy decoding feeds each generated
