@@ -139,9 +139,10 @@ export function toLpbq(qw: QuantizedWeight, blockSize: number, name = 'weight'):
 export function lpbqAsQuantized(l: LpbqWeight): QuantizedWeight {
   const scales = new Float32Array(l.n * l.blocks);
   for (let r = 0; r < l.n; r++) for (let b = 0; b < l.blocks; b++) scales[r * l.blocks + b] = Math.fround(l.channelScale[r] * l.blockIntScale[r * l.blocks + b]);
+  const perChannel = l.blocks === 1;
   return {
-    qtype: `int4_g${l.blockSize}_sym`,
-    grid: { bits: 4, groupSize: l.blockSize, sym: true },
+    qtype: perChannel ? 'int4_pc_sym' : `int4_g${l.blockSize}_sym`,
+    grid: { bits: 4, groupSize: perChannel ? -1 : l.blockSize, sym: true },
     n: l.n,
     k: l.k,
     groupSize: l.blockSize,
