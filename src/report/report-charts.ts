@@ -87,7 +87,7 @@ export function throughputSpecs(runs: readonly RunData[]): { specs: BarChartSpec
   return { specs, omitted, peerName };
 }
 
-interface ErrorScale {
+export interface ErrorScale {
   color(v: number): string;
   legend: { fill: string; label: string }[];
   log: boolean;
@@ -131,9 +131,8 @@ export function layerErrorSpec(run: RunData, scale: ErrorScale): HeatmapSpec | n
     rows,
     cols,
     cells,
-    rowAxis: 'decoder block',
     colAxis: 'linear',
-    legend: scale.legend.map((l) => ({ ...l, label: `${l.label}${scale.log ? ' (log)' : ''}` })),
+    legend: scale.legend,
   };
 }
 
@@ -161,7 +160,6 @@ export function bitAllocationSpec(run: RunData): HeatmapSpec | null {
     rows,
     cols,
     cells,
-    rowAxis: 'decoder block',
     colAxis: 'linear',
     legend: bitsUsed.map((b) => ({ fill: bitsColor(b), label: `${b}-bit` })),
   };

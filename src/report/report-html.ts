@@ -70,7 +70,7 @@ function provenanceTable(runs: readonly RunData[]): string {
     const c = r.checkpoint;
     const p = c?.provenance;
     const cal = p?.calibration;
-    const calName = p ? (cal ? str(cal.name) : 'none (data-free)') : undefined;
+    const calName = cal === null ? 'none (data-free)' : str(cal?.name);
     const sym = typeof p?.['sym'] === 'boolean' ? (p['sym'] ? 'sym' : 'asym') : undefined;
     const opts = p?.['options'] && typeof p['options'] === 'object' ? JSON.stringify(p['options']) : undefined;
     const evaluated = r.eval
@@ -150,7 +150,7 @@ export function renderReportHtml(collected: CollectedRuns, opts: ReportPageOptio
   const errOmitted: Omitted[] = [];
   for (const r of runs) {
     const spec = layerErrorSpec(r, scale);
-    if (spec) errCharts.push(figure(heatmapChartSvg(spec), `<code>${esc(r.id)}</code>: the quantizer's error per linear (provenance <code>layerErrors</code>); one colour scale for all runs.`));
+    if (spec) errCharts.push(figure(heatmapChartSvg(spec), `<code>${esc(r.id)}</code>: the quantizer's error per linear (provenance <code>layerErrors</code>); one colour scale for all runs${scale.log ? ' (logarithmic: the errors span more than a decade)' : ''}.`));
     else errOmitted.push({ id: r.id, why: r.checkpoint ? 'no layerErrors in its provenance' : 'not an edgeq checkpoint' });
   }
   parts.push(errCharts.length ? `<div class="charts">${errCharts.join('')}</div>` : '<p class="note">No run has per-layer errors.</p>', omittedNote(errOmitted, 'this section'), '</section>');

@@ -1,7 +1,8 @@
 /**
  * Heat map of rows × columns (decoder block × linear role): data → SVG string (pure). Each cell is one
  * `<rect class="cell">` with data-row, data-col and data-value, its fill chosen by the caller, an
- * optional short text inside and a tooltip; a legend of swatches below.
+ * optional short text inside and a tooltip; a legend of swatches below. Row labels name themselves
+ * ("block 3"), so only the columns get an axis label.
  */
 import { textColorOn } from '../svg/color.js';
 import { attrs, escapeXml, px } from '../svg/svg-text.js';
@@ -22,7 +23,7 @@ export interface HeatmapSpec {
   rows: readonly string[];
   cols: readonly string[];
   cells: readonly HeatCell[];
-  rowAxis: string;
+  /** Label above the column labels. */
   colAxis: string;
   legend: readonly { fill: string; label: string }[];
   cellWidth?: number;
@@ -70,7 +71,6 @@ export function heatmapChartSvg(spec: HeatmapSpec): string {
     `<svg xmlns="http://www.w3.org/2000/svg" ${attrs({ class: 'chart heatmap', 'data-chart': spec.chartId, viewBox: `0 0 ${g.width} ${g.height}`, width: g.width, height: g.height, role: 'img', 'aria-label': spec.title })}>`,
     `<title>${escapeXml(spec.title)}</title>`,
     `<text class="axis-label" x="${HEATMAP_MARGIN.left}" y="12">${escapeXml(spec.colAxis)} →</text>`,
-    `<text class="axis-label" x="4" y="${HEATMAP_MARGIN.top - 8}">${escapeXml(spec.rowAxis)} ↓</text>`,
   ];
   spec.cols.forEach((c, i) => {
     out.push(`<text class="col-label" x="${px(HEATMAP_MARGIN.left + (i + 0.5) * g.cellWidth)}" y="${HEATMAP_MARGIN.top - 8}" text-anchor="middle">${escapeXml(c)}</text>`);
@@ -89,7 +89,7 @@ export function heatmapChartSvg(spec: HeatmapSpec): string {
     );
     if (cell.text !== undefined) {
       out.push(
-        `<text class="cell-text" x="${px(at.x + g.cellWidth / 2 - 0.5)}" y="${px(at.y + g.cellHeight / 2 - 0.5)}" dy="0.32em" text-anchor="middle" fill="${textColorOn(cell.fill)}">${escapeXml(cell.text)}</text>`,
+        `<text class="cell-text" x="${px(at.x + g.cellWidth / 2 - 0.5)}" y="${px(at.y + g.cellHeight / 2 - 0.5)}" dy="0.32em" text-anchor="middle" style="fill:${textColorOn(cell.fill)}">${escapeXml(cell.text)}</text>`,
       );
     }
   }

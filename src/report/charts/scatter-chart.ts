@@ -98,7 +98,7 @@ export function scatterChartSvg(spec: ScatterSpec): string {
     const y = px(g.y(spec.refY.value));
     out.push(
       `<g class="ref"><line x1="${px(plot.left)}" x2="${px(plot.right)}" y1="${y}" y2="${y}"/>` +
-        `<text x="${px(plot.right - 4)}" y="${y}" dy="-0.4em" text-anchor="end">${escapeXml(spec.refY.label)}</text></g>`,
+        `<text x="${px(plot.left + 4)}" y="${y}" dy="-0.4em">${escapeXml(spec.refY.label)}</text></g>`,
     );
   }
   // the front, in x order
