@@ -179,6 +179,19 @@ describe('low-bit kernels: defaults, act-order, errors', () => {
     expect(() => wasm1.matmulQuantized(new Float32Array(10), 1, wasm1.prepareQuantized(q))).toThrow(/expected at least m\*k/);
   });
 
+  it('2 threads (row tiles split over the pool) give bit-identical results to 1 thread', () => {
+    for (const [bits, kernel] of [[2, 'lut'], [4, 'lut'], [4, 'int8'], [8, 'int8']] as const) {
+      const q = makeQuantWeight({ bits, groupSize: 64, sym: false, actOrder: true, n: 300, k: 256, seed: 21 + bits });
+      for (const m of [1, 3]) {
+        const x = gaussian(prng(m), m * 256);
+        const a = wasm1.matmulQuantized(x, m, wasm1.prepareQuantized(q, { kernel }));
+        const b = wasm2.matmulQuantized(x, m, wasm2.prepareQuantized(q, { kernel }));
+        expect(Array.from(b)).toEqual(Array.from(a));
+        expect(a.some((v) => v !== 0)).toBe(true);
+      }
+    }
+  });
+
   it('zero activations give exactly zero (no NaN from empty table scales)', () => {
     const q = makeQuantWeight({ bits: 2, groupSize: 64, sym: false, actOrder: false, n: 33, k: 128, seed: 9 });
     for (const kernel of ['lut', 'int8'] as const) {
