@@ -13,9 +13,10 @@
  * act-order), so a weight is re-expressed on the LPBQ grid (`toLpbq`): each block's target scale is the
  * edgeq group scale when the grid is symmetric and the block lies inside one group — then any block whose
  * scale is an integer multiple of S keeps its integers exactly — otherwise the smallest symmetric scale
- * covering the block's dequantized values (max(−min/8, max/7)); m = ceil(target / S) (never shrinking a
- * block's range, so no clipping: every weight moves by at most half an LPBQ step), S = fp16ceil(max target
- * / 16) (so S·m and q·S·m are exact in float32). The result, and how far it moved, is reported.
+ * covering the block's dequantized values (max(−min/8, max/7)); S = fp16ceil(max target / 16) (so S·m and
+ * q·S·m are exact in float32); m = ceil(target / S) or, when its block's squared error is smaller,
+ * floor(target / S) (rounding 'mse', the default; 'up' never shrinks a block's range, so no weight moves
+ * by more than half an LPBQ step). The result, and how far it moved, is reported.
  */
 import { UnsupportedError } from '../../core/errors.js';
 import { dequantize } from '../../qtypes/registry.js';
@@ -57,6 +58,20 @@ export function lpbqBlockSizeFor(q: Pick<QuantizedWeight, 'k' | 'groupSize' | 'n
   return candidates.find((b) => q.k % b === 0) ?? null;
 }
 
+function quant4(x: number, e: number): number {
+  return Math.min(7, Math.max(-8, roundHalfEven(x / e)));
+}
+
+/** Squared error of re-rounding w[off, off + len) on step e. */
+function blockSse(w: Float32Array, off: number, len: number, e: number): number {
+  let sse = 0;
+  for (let i = off; i < off + len; i++) {
+    const d = quant4(w[i], e) * e - w[i];
+    sse += d * d;
+  }
+  return sse;
+}
+
 /** The weights W = q · m · S (float32, exact). */
 export function dequantizeLpbq(l: LpbqWeight): Float32Array {
   const w = new Float32Array(l.n * l.k);
@@ -74,7 +89,7 @@ export function dequantizeLpbq(l: LpbqWeight): Float32Array {
  * the per-channel symmetric 4-bit grid (one block per row; its scale is S·m), the fallback for a K no
  * LPBQ block size divides (stories260K's 172).
  */
-export function toLpbq(qw: QuantizedWeight, blockSize: number, name = 'weight'): LpbqFit {
+export function toLpbq(qw: QuantizedWeight, blockSize: number, name = 'weight', rounding: 'mse' | 'up' = 'mse'): LpbqFit {
   const { n, k } = qw;
   if (blockSize !== k && (!LPBQ_BLOCK_SIZES.includes(blockSize) || k % blockSize !== 0))
     throw new UnsupportedError('E_LPBQ_BLOCK', `${name}: LPBQ block size ${blockSize} does not divide K = ${k}`, `use one of ${LPBQ_BLOCK_SIZES.join(', ')} that divides K`);
@@ -111,12 +126,20 @@ export function toLpbq(qw: QuantizedWeight, blockSize: number, name = 'weight'):
     const S = tmax > 0 ? fp16Ceil(Math.max(tmax / LPBQ_MAX_INT_SCALE, FP16_MIN_POSITIVE)) : FP16_MIN_POSITIVE;
     channelScale[r] = S;
     for (let b = 0; b < blocks; b++) {
-      const m = Math.min(LPBQ_MAX_INT_SCALE, Math.max(1, Math.ceil(target[b] / S - 1e-9)));
+      const lo = b * blockSize;
+      const ratio = target[b] / S;
+      const up = Math.min(LPBQ_MAX_INT_SCALE, Math.max(1, Math.ceil(ratio - 1e-9)));
+      let m = up;
+      if (rounding === 'mse') {
+        // the rounded-down multiplier can be closer overall (at the cost of clipping the block's extremes)
+        const down = Math.max(1, Math.floor(ratio + 1e-9));
+        if (down !== up && blockSse(w, r * k + lo, blockSize, Math.fround(S * down)) < blockSse(w, r * k + lo, blockSize, Math.fround(S * up))) m = down;
+      }
       blockIntScale[r * blocks + b] = m;
       const e = Math.fround(S * m);
-      for (let c = b * blockSize; c < (b + 1) * blockSize; c++) {
+      for (let c = lo; c < lo + blockSize; c++) {
         const i = r * k + c;
-        const v = Math.min(7, Math.max(-8, roundHalfEven(w[i] / e)));
+        const v = quant4(w[i], e);
         q[i] = v;
         const grp = qw.gIdx ? qw.gIdx[c] : Math.floor(c / qw.groupSize);
         if (qw.grid.sym && v === qw.codes[i] - qw.zeros[r * qw.numGroups + grp]) same++;
