@@ -15,6 +15,7 @@ import type { LlamaConfig } from '../../src/arch/llama-config.js';
 import { loadCalibrationText } from '../../src/calib/calibration.js';
 import { sampleCalibration } from '../../src/calib/sample.js';
 import { EdgeqError } from '../../src/core/errors.js';
+import { exportQnnOnnx } from '../../src/formats/qnn/index.js';
 import { exportOnnx, presentKeyName, presentValueName, pastKeyName, pastValueName, type OnnxLinearInfo } from '../../src/formats/onnx/index.js';
 import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
@@ -120,10 +121,10 @@ function relL2(a: Float32Array, b: Float32Array): number {
 }
 
 /** Export `dir`, run a prompt in one call and the same tokens as prompt + single-token decode steps. */
-async function checkModel(dir: string, label: string): Promise<{ maxDiff: number; rel: number; decodeDiff: number; linears: OnnxLinearInfo[] }> {
+async function checkModel(dir: string, label: string, quantized: 'matmulnbits' | 'dequantized' = 'matmulnbits'): Promise<{ maxDiff: number; rel: number; decodeDiff: number; linears: OnnxLinearInfo[] }> {
   const { config: c } = readModelConfig(dir);
   const out = path.join(tmp, `${label}.onnx-out`);
-  const res = await exportOnnx({ modelDir: dir, outDir: out });
+  const res = await exportOnnx({ modelDir: dir, outDir: out, quantized });
   const sess = await ort.InferenceSession.create(res.modelFile, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
   try {
     const ids = tokens(12, c.vocabSize, 7);
@@ -146,7 +147,55 @@ async function checkModel(dir: string, label: string): Promise<{ maxDiff: number
   }
 }
 
+/** Raw onnxruntime call with explicit batch feeds. */
+async function ortRun(sess: ort.InferenceSession, c: LlamaConfig, ids: number[][], mask: number[][], pos: number[][], past: ort.Tensor[][] | null) {
+  const B = ids.length;
+  const T = ids[0].length;
+  const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+  const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(mask), position_ids: i64(pos) };
+  for (let l = 0; l < c.numLayers; l++) {
+    feeds[pastKeyName(l)] = past ? past[l][0] : new ort.Tensor('float32', new Float32Array(0), [B, c.numKvHeads, 0, c.headDim]);
+    feeds[pastValueName(l)] = past ? past[l][1] : new ort.Tensor('float32', new Float32Array(0), [B, c.numKvHeads, 0, c.headDim]);
+  }
+  const out = await sess.run(feeds);
+  expect(out.logits.dims).toEqual([B, T, c.vocabSize]);
+  return { logits: out.logits.data as Float32Array, present: Array.from({ length: c.numLayers }, (_, l) => [out[presentKeyName(l)], out[presentValueName(l)]]) };
+}
+
 describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
+  it('batch of 2 with left padding (attention_mask, position_ids) + one batched decode step = each sequence alone', async () => {
+    const dir = FIXTURE_MODELS.stories260K;
+    const { config: c } = readModelConfig(dir);
+    const res = await exportOnnx({ modelDir: dir, outDir: path.join(tmp, 'stories-batch') });
+    const sess = await ort.InferenceSession.create(res.modelFile, { intraOpNumThreads: 1 });
+    try {
+      const a = tokens(11, c.vocabSize, 1);
+      const b = tokens(7, c.vocabSize, 2);
+      const pad = 4;
+      const V = c.vocabSize;
+      const prompt = await ortRun(
+        sess,
+        c,
+        [a.slice(0, 10), [...Array(pad).fill(0), ...b.slice(0, 6)]],
+        [Array(10).fill(1), [...Array(pad).fill(0), ...Array(6).fill(1)]],
+        [[...Array(10).keys()], [...Array(pad).fill(0), ...Array(6).keys()]],
+        null,
+      );
+      const step = await ortRun(sess, c, [[a[10]], [b[6]]], [Array(11).fill(1), [...Array(pad).fill(0), ...Array(7).fill(1)]], [[10], [6]], prompt.present);
+      const refA = await edgeqLogits(dir, a);
+      const refB = await edgeqLogits(dir, b);
+      // sequence a: rows 0..9 of the prompt, then the decode step (position 10)
+      expect(maxAbsDiff(prompt.logits.subarray(0, 10 * V), refA.subarray(0, 10 * V))).toBeLessThan(1e-3);
+      expect(maxAbsDiff(step.logits.subarray(0, V), refA.subarray(10 * V, 11 * V))).toBeLessThan(1e-3);
+      // sequence b: its 6 real tokens after the padding, then the decode step (position 6)
+      expect(maxAbsDiff(prompt.logits.subarray((10 + pad) * V, 20 * V), refB.subarray(0, 6 * V))).toBeLessThan(1e-3);
+      expect(maxAbsDiff(step.logits.subarray(V, 2 * V), refB.subarray(6 * V, 7 * V))).toBeLessThan(1e-3);
+      expect(Array.from(prompt.logits).every(Number.isFinite)).toBe(true); // fully masked padding rows stay finite
+    } finally {
+      await sess.release();
+    }
+  });
+
   it('brown-llama-7m fp32', async () => {
     const r = await checkModel(FIXTURE_MODELS.brownLlama7m, 'brown-fp32');
     expect(r.rel).toBeLessThan(1e-5);
@@ -176,4 +225,26 @@ describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
       expect(r.decodeDiff).toBeLessThan(1e-3);
     });
   }
+
+  it('quantized linears as float MatMuls (the QNN path\'s graph) = edgeq\'s forward; the LPBQ re-expression\'s cost measured', async () => {
+    const dir = await quantize(FIXTURE_MODELS.brownLlama7m, 'brown-g64-sym-dq', { bits: 4, groupSize: 64, sym: true });
+    const r = await checkModel(dir, 'brown-int4-g64-sym-dequantized', 'dequantized');
+    expect(r.linears.every((x) => x.kind === 'matmul')).toBe(true);
+    expect(r.rel).toBeLessThan(1e-5);
+    expect(r.maxDiff).toBeLessThan(1e-3);
+    expect(r.decodeDiff).toBeLessThan(1e-3);
+    // the QNN export: same graph, weights re-expressed on the LPBQ grid
+    const { config: c } = readModelConfig(dir);
+    const qnn = await exportQnnOnnx({ modelDir: dir, outDir: path.join(tmp, 'brown-g64-sym-qnn') });
+    const sess = await ort.InferenceSession.create(qnn.onnx.modelFile, { intraOpNumThreads: 1 });
+    try {
+      const ids = tokens(12, c.vocabSize, 7);
+      const rel = relL2((await ortStep(sess, c, ids, null)).logits, await edgeqLogits(dir, ids));
+      console.log(`brown int4 g64 sym on the LPBQ grid (onnxruntime, QNN export) vs edgeq's weights: logits rel L2 ${rel.toExponential(2)}`);
+      expect(rel).toBeGreaterThan(0); // the scales did move…
+      expect(rel).toBeLessThan(0.05); // …but the model is the same one
+    } finally {
+      await sess.release();
+    }
+  });
 });
