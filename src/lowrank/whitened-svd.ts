@@ -24,9 +24,8 @@
  */
 import { EdgeqError } from '../core/errors.js';
 import type { MatmulBackend } from '../kernels/backend.js';
-import { denseSvd } from './dense-svd.js';
 import { exactTruncatedSvd, randomizedSvd, type RandomizedSvdOptions, type TruncatedSvd } from './randomized-svd.js';
-import { createWhitening, type WhiteningKind, type WhiteningOptions, type WhiteningStats } from './whitening.js';
+import { createWhitening, type Whitening, type WhiteningKind, type WhiteningOptions, type WhiteningStats } from './whitening.js';
 
 export type FactorSplit = 'left' | 'sqrt';
 
@@ -72,32 +71,56 @@ export function rankForRatio(n: number, k: number, keepRatio: number): number {
   return Math.max(1, Math.min(Math.min(n, k), Math.floor((keepRatio * n * k) / (n + k))));
 }
 
-/** W ≈ U·V of rank opts.rank (clamped to min(n, k)). */
-export function factorizeLowRank(w: ArrayLike<number>, n: number, k: number, opts: FactorizeOptions): LowRankFactors {
+/** The SVD of the scaled weight W·S, from which factors of any rank ≤ its rank are cut. */
+export interface WhitenedDecomposition {
+  method: WhiteningKind;
+  n: number;
+  k: number;
+  /** M = W·S ≈ U·diag(s)·Vᵀ (all min(n, k) components for the exact solver). */
+  svd: TruncatedSvd;
+  whitening: Whitening;
+}
+
+/**
+ * SVD of W·S. `rank` bounds the components computed (the randomized solver needs it; the exact solver
+ * computes all min(n, k) when it is omitted, so factorsAtRank can serve every rank from one SVD).
+ */
+export function decomposeWhitened(w: ArrayLike<number>, n: number, k: number, opts: Omit<FactorizeOptions, 'rank' | 'split'> & { rank?: number }): WhitenedDecomposition {
   checkWeight(w, n, k);
-  const { rank } = opts;
+  const rank = opts.rank ?? Math.min(n, k);
   if (!Number.isInteger(rank) || rank < 1) throw new EdgeqError('E_LOWRANK_RANK', `rank must be a positive integer, got ${rank}`);
-  const split = opts.split ?? 'left';
   const wh = createWhitening(opts.method, k, opts.stats, opts);
   const m = wh.scaleRight(w, n); // (n, k)
   let t: TruncatedSvd;
   if ((opts.solver ?? 'exact') === 'randomized') {
-    if (!opts.backend) throw new EdgeqError('E_LOWRANK_OPTS', "the randomized solver needs a matmul backend", 'pass { backend } or solver: "exact"');
+    if (!opts.backend) throw new EdgeqError('E_LOWRANK_OPTS', 'the randomized solver needs a matmul backend', 'pass { backend } or solver: "exact"');
     t = randomizedSvd(opts.backend, Float32Array.from(m), n, k, { ...opts.randomized, rank });
   } else {
     t = exactTruncatedSvd(m, n, k, rank);
   }
-  const r = t.r;
+  return { method: opts.method, n, k, svd: t, whitening: wh };
+}
+
+/** Factors of rank r (clamped to the components computed) from a decomposition. */
+export function factorsAtRank(d: WhitenedDecomposition, rank: number, split: FactorSplit = 'left'): LowRankFactors {
+  const { n, k, svd: t } = d;
+  if (!Number.isInteger(rank) || rank < 1) throw new EdgeqError('E_LOWRANK_RANK', `rank must be a positive integer, got ${rank}`);
+  const r = Math.min(rank, t.r);
   const u = new Float32Array(n * r);
   const vt = new Float64Array(r * k); // rows = scaled right vectors, then unscaled
   for (let c = 0; c < r; c++) {
     const sc = t.s[c]!;
     const [fu, fv] = split === 'left' ? [sc, 1] : [Math.sqrt(sc), Math.sqrt(sc)];
-    for (let i = 0; i < n; i++) u[i * r + c] = t.u[i * r + c]! * fu;
-    for (let j = 0; j < k; j++) vt[c * k + j] = t.v[j * r + c]! * fv;
+    for (let i = 0; i < n; i++) u[i * r + c] = t.u[i * t.r + c]! * fu;
+    for (let j = 0; j < k; j++) vt[c * k + j] = t.v[j * t.r + c]! * fv;
   }
-  wh.unscaleRight(vt, r);
-  return { method: opts.method, n, k, r, u, v: Float32Array.from(vt), sigma: t.s, split, damp: wh.damp };
+  d.whitening.unscaleRight(vt, r);
+  return { method: d.method, n, k, r, u, v: Float32Array.from(vt), sigma: t.s.slice(0, r), split, damp: d.whitening.damp };
+}
+
+/** W ≈ U·V of rank opts.rank (clamped to min(n, k)). */
+export function factorizeLowRank(w: ArrayLike<number>, n: number, k: number, opts: FactorizeOptions): LowRankFactors {
+  return factorsAtRank(decomposeWhitened(w, n, k, opts), opts.rank, opts.split);
 }
 
 /** U·V (n, k) in float64. */
@@ -160,19 +183,27 @@ export function sensitivityCurve(
   opts: { method: WhiteningKind; stats?: WhiteningStats } & WhiteningOptions,
 ): SensitivityCurve {
   checkWeight(w, n, k);
+  return sensitivityOf(decomposeWhitened(w, n, k, { ...opts, stats: opts.stats ?? { xtx } }), w, xtx);
+}
+
+/**
+ * The sensitivity curve of an existing decomposition of W (err[r] for r = 0 … its computed rank; for a
+ * truncated decomposition err[r] then omits the components that were never computed).
+ */
+export function sensitivityOf(d: WhitenedDecomposition, w: ArrayLike<number>, xtx: Float64Array): SensitivityCurve {
+  const { n, k, svd: t } = d;
+  checkWeight(w, n, k);
   if (xtx.length < k * k) throw new EdgeqError('E_LOWRANK_STATS', `XᵀX has ${xtx.length} values, expected ${k * k}`);
-  const wh = createWhitening(opts.method, k, opts.stats ?? { xtx }, opts);
-  const d = denseSvd(wh.scaleRight(w, n), n, k);
-  const p = d.p;
+  const p = t.r;
   // rows ṽᵢᵀ = Ṽ[:, i]ᵀ·S⁻¹
   const vt = new Float64Array(p * k);
-  for (let i = 0; i < p; i++) for (let j = 0; j < k; j++) vt[i * k + j] = d.v[j * p + i]!;
-  wh.unscaleRight(vt, p);
+  for (let i = 0; i < p; i++) for (let j = 0; j < k; j++) vt[i * k + j] = t.v[j * p + i]!;
+  d.whitening.unscaleRight(vt, p);
   const contrib = new Float64Array(p);
-  for (let i = 0; i < p; i++) contrib[i] = d.s[i]! * d.s[i]! * quadraticError(vt.subarray(i * k, (i + 1) * k), 1, k, xtx);
+  for (let i = 0; i < p; i++) contrib[i] = t.s[i]! * t.s[i]! * quadraticError(vt.subarray(i * k, (i + 1) * k), 1, k, xtx);
   const err = new Float64Array(p + 1);
   for (let r = p - 1; r >= 0; r--) err[r] = err[r + 1]! + contrib[r]!;
   const energy = quadraticError(w, n, k, xtx);
   const relative = err.map((e) => (energy > 0 ? e / energy : 0));
-  return { method: opts.method, err, energy, relative };
+  return { method: d.method, err, energy, relative };
 }

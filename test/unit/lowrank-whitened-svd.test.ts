@@ -3,11 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { createScalarBackend } from '../../src/kernels/scalar-backend.js';
 import { dequantizeFactors, quantizeFactors } from '../../src/lowrank/factor-quant.js';
 import {
+  decomposeWhitened,
   expandFactors,
+  factorsAtRank,
   factorizeLowRank,
   lowRankOutputError,
   rankForRatio,
   sensitivityCurve,
+  sensitivityOf,
   type LowRankFactors,
 } from '../../src/lowrank/whitened-svd.js';
 import { MeanAbsAccumulator, createWhitening } from '../../src/lowrank/whitening.js';
@@ -147,6 +150,18 @@ describe('factorizeLowRank', () => {
       expect(re / ex).toBeLessThan(1.05);
     }
     expect(() => factorizeLowRank(W, n, k, { method: 'plain', rank: 4, solver: 'randomized' })).toThrow(expect.objectContaining({ code: 'E_LOWRANK_OPTS' }));
+  });
+
+  it('one decomposition serves every rank: factorsAtRank equals factorizeLowRank, sensitivityOf equals sensitivityCurve', () => {
+    const d = decomposeWhitened(W, n, k, { method: 'svdllm', stats });
+    expect(d.svd.r).toBe(n);
+    for (const r of [3, 11]) {
+      const a = factorsAtRank(d, r, 'sqrt');
+      const b = factorizeLowRank(W, n, k, { method: 'svdllm', rank: r, stats, split: 'sqrt' });
+      expect(Array.from(a.u)).toEqual(Array.from(b.u));
+      expect(Array.from(a.v)).toEqual(Array.from(b.v));
+    }
+    expect(Array.from(sensitivityOf(d, W, G).err)).toEqual(Array.from(sensitivityCurve(W, n, k, G, { method: 'svdllm', stats }).err));
   });
 
   it('typed errors for missing statistics and bad ranks', () => {
