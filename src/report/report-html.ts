@@ -72,7 +72,8 @@ function provenanceTable(runs: readonly RunData[]): string {
     const cal = p?.calibration;
     const calName = cal === null ? 'none (data-free)' : str(cal?.name);
     const sym = typeof p?.['sym'] === 'boolean' ? (p['sym'] ? 'sym' : 'asym') : undefined;
-    const opts = p?.['options'] && typeof p['options'] === 'object' ? JSON.stringify(p['options']) : undefined;
+    const o = p?.['options'];
+    const opts = o && typeof o === 'object' ? Object.entries(o as Record<string, unknown>).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ') : undefined;
     const evaluated = r.eval
       ? [r.eval.date, r.eval.ctx !== undefined ? `ctx ${r.eval.ctx}` : undefined, r.eval.windows !== undefined ? `${r.eval.windows} windows` : undefined]
           .filter(Boolean)

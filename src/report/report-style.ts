@@ -16,7 +16,7 @@ table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: right; vertical-align: top; }
 th { background: var(--panel); font-weight: 600; }
 td.text, th.text { text-align: left; }
-td.text { max-width: 340px; overflow-wrap: anywhere; }
+td.text { max-width: 340px; overflow-wrap: break-word; }
 td.missing { color: #a0a8b3; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .charts { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
