@@ -7,9 +7,13 @@
 //            read; the fp32 GEMV on the same shape for comparison; the 2-bit / 4-bit LUT time ratio.
 //   gemm     m = 64 (a prefill chunk) at 4096×4096, same kernels, max threads.
 //   accuracy mean |error| and mean relative error of each kernel vs dequantize-then-fp32 on N(0,1)
-//            activations (RTN g128 asym weights, 512×4096).
+//            activations (RTN g128 asym weights, 512×4096), next to the weight quantization's own error.
+//   ppl      brown-llama-7m, every linear layer and the LM head RTN-quantized (w4g128, w3g128, w2g64 asym),
+//            WikiText-2 perplexity (ctx 256, first --ppl-windows windows, default 48) run three ways on the
+//            same quantized weights: dequantized fp32, LUT kernel, int8-dot kernel.
 //
-// Options: --quick (shorter timing budget), --threads=N (the multithreaded run; default availableParallelism)
+// Options: --quick (shorter timing budget), --threads=N (the multithreaded run; default availableParallelism),
+//          --ppl-windows=N (0 skips the perplexity section), --sections=gemv,gemm,accuracy,ppl (default all)
 import os from 'node:os';
 
 const argv = process.argv.slice(2);
@@ -23,6 +27,7 @@ try {
     ...(await import('../dist/kernels/wasm-backend.js')),
     ...(await import('../dist/qtypes/registry.js')),
   };
+  k.dist = (p) => import(new URL(`../dist/${p}`, import.meta.url));
 } catch (err) {
   console.error('bench-kernels: cannot import dist/*.js — run `npm run build` first.');
   console.error(String(err));
@@ -154,6 +159,17 @@ async function sectionAccuracy() {
         ref[i * n + r] = s;
       }
     }
+    // the weight quantization's own error on the same outputs (fp32 W vs Ŵ), for scale
+    const w32 = gaussian(rng(100 + bits), n * kk);
+    let wErr = 0;
+    for (let i = 0; i < m; i++) {
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        for (let c = 0; c < kk; c++) s += x[i * kk + c] * w32[r * kk + c];
+        wErr += Math.abs(s - ref[i * n + r]);
+      }
+    }
+    wErr /= m * n;
     let refAbs = 0;
     for (const v of ref) refAbs += Math.abs(v);
     refAbs /= ref.length;
@@ -170,10 +186,67 @@ async function sectionAccuracy() {
       }
       abs /= y.length;
       // relative: mean |error| over mean |y| (per-element ratios blow up near y = 0)
-      rows.push({ case: `int${bits} g128 asym ${n}x${kk}`, kernel, meanAbsErr: abs, meanAbsY: refAbs, relErr: abs / refAbs, maxAbsErr: max });
+      rows.push({ case: `int${bits} g128 asym ${n}x${kk}`, kernel, meanAbsErr: abs, meanAbsY: refAbs, relErr: abs / refAbs, maxAbsErr: max, weightQuantRelErr: wErr / refAbs });
     }
   }
   await be.dispose();
+  return rows;
+}
+
+const sectionsArg = argv.find((a) => a.startsWith('--sections='));
+const SECTIONS = new Set((sectionsArg ? sectionsArg.split('=')[1] : 'gemv,gemm,accuracy,ppl').split(','));
+const pplArg = argv.find((a) => a.startsWith('--ppl-windows='));
+const PPL_WINDOWS = pplArg ? Number(pplArg.split('=')[1]) : 48;
+
+/**
+ * A MatmulBackend that RTN-quantizes every weight it is given (grid, per-channel where the group size does
+ * not divide k) and runs it dequantized in fp32 (mode 'dense') or on a low-bit kernel ('lut' | 'int8').
+ */
+function quantizingBackend(inner, grid, mode) {
+  return {
+    name: `${inner.name}+${mode}`,
+    threads: inner.threads,
+    prepareWeight(w, n, kk) {
+      const q = k.qtypeFor(k.fallbackGrid(grid, kk)).quantizeRef(w, n, kk);
+      return mode === 'dense' ? { dense: inner.prepareWeight(k.dequantize(q), n, kk), n, k: kk } : { quant: inner.prepareQuantized(q, { kernel: mode }), n, k: kk };
+    },
+    matmul: (x, m, h, out) => (h.dense ? inner.matmul(x, m, h.dense, out) : inner.matmulQuantized(x, m, h.quant, out)),
+    matmulTransient: (...a) => inner.matmulTransient(...a),
+    prepareQuantized: (q, o) => inner.prepareQuantized(q, o),
+    matmulQuantized: (...a) => inner.matmulQuantized(...a),
+    freeWeight: (h) => inner.freeWeight(h.dense ?? h.quant ?? h),
+    dispose() {},
+  };
+}
+
+async function sectionPpl() {
+  if (!(PPL_WINDOWS > 0)) return [];
+  const path = await import('node:path');
+  const root = path.resolve(new URL('..', import.meta.url).pathname);
+  const { loadModel } = await k.dist('model/load-model.js');
+  const { EdgeqTokenizer } = await k.dist('tokenizer/tokenizer.js');
+  const { readEvalText, tokenizeText } = await k.dist('eval/dataset.js');
+  const { evaluatePerplexity } = await k.dist('eval/perplexity.js');
+  const dir = path.join(root, 'fixtures/models/brown-llama-7m');
+  const inner = await k.createWasmBackend({ threads: MAX_THREADS });
+  const rows = [];
+  let text;
+  for (const grid of [{ bits: 4, groupSize: 128, sym: false }, { bits: 3, groupSize: 128, sym: false }, { bits: 2, groupSize: 64, sym: false }]) {
+    const ppl = {};
+    for (const mode of ['dense', 'lut', 'int8']) {
+      const model = await loadModel(dir, quantizingBackend(inner, grid, mode));
+      if (!text) {
+        const tok = EdgeqTokenizer.load(dir, model.config.bosTokenId, model.config.eosTokenIds);
+        text = { ids: tokenizeText(tok, readEvalText(path.join(root, 'fixtures/text/wiki.test.raw'))).ids, bos: tok.bosId ?? 1 };
+      }
+      const r = await evaluatePerplexity(model, text.ids, { ctx: 256, bosId: text.bos, maxWindows: PPL_WINDOWS });
+      ppl[mode] = r.ppl;
+      model.dispose();
+    }
+    const id = k.qtypeId(grid);
+    rows.push({ case: `brown-llama-7m ${id}`, windows: PPL_WINDOWS, pplDequantFp32: ppl.dense, pplLut: ppl.lut, pplInt8: ppl.int8, lutRelDiff: ppl.lut / ppl.dense - 1, int8RelDiff: ppl.int8 / ppl.dense - 1 });
+  }
+  await inner.dispose();
   return rows;
 }
 
@@ -189,23 +262,32 @@ function table(rows, cols) {
 
 const speedCols = [['case', 'case'], ['weights', 'weights'], ['kernel', 'kernel'], ['threads', 'threads', 0], ['ms', 'ms/call', 3], ['best', 'best ms', 3], ['gflops', 'GFLOP/s', 1], ['gbs', 'GB/s (weights)', 1]];
 
-const gemv = await sectionGemv();
-console.log('\n## GEMV (m = 1)');
-table(gemv, speedCols);
+const gemv = SECTIONS.has('gemv') ? await sectionGemv() : [];
+if (gemv.length) {
+  console.log('\n## GEMV (m = 1)');
+  table(gemv, speedCols);
+}
 const ratios = [];
-for (const s of SHAPES) {
+for (const s of gemv.length ? SHAPES : []) {
   for (const t of threadCounts) {
     const get = (bits) => gemv.find((r) => r.case === `gemv ${s.n}x${s.k}` && r.weights === `int${bits} g128` && r.kernel === 'lut' && r.threads === t);
     const r = { case: `${s.n}x${s.k}`, threads: t, ratio: get(2).ms / get(4).ms, ratioBest: get(2).best / get(4).best };
     ratios.push(r);
   }
 }
-console.log('\n## LUT 2-bit / 4-bit GEMV time (target ≤ 0.6)');
+if (ratios.length) console.log('\n## LUT 2-bit / 4-bit GEMV time (target ≤ 0.6)');
 for (const r of ratios) console.log(`${r.case}  threads ${r.threads}: median ${r.ratio.toFixed(3)}  best ${r.ratioBest.toFixed(3)}`);
-const gemm = await sectionGemm();
-console.log('\n## GEMM (prefill chunk)');
-table(gemm, speedCols);
-const acc = await sectionAccuracy();
-console.log('\n## Accuracy vs dequantize-then-fp32 (N(0,1) activations, 4 tokens)');
-table(acc, [['case', 'case'], ['kernel', 'kernel'], ['meanAbsY', 'mean |y|', 'e'], ['meanAbsErr', 'mean |err|', 'e'], ['relErr', 'mean |err| / mean |y|', 'e'], ['maxAbsErr', 'max |err|', 'e']]);
-console.log('BENCH_JSON ' + JSON.stringify({ node: process.version, cpus: os.availableParallelism(), cpu: os.cpus()[0]?.model, gemv, ratios, gemm, accuracy: acc }));
+const gemm = SECTIONS.has('gemm') ? await sectionGemm() : [];
+if (gemm.length) {
+  console.log('\n## GEMM (prefill chunk)');
+  table(gemm, speedCols);
+}
+const acc = SECTIONS.has('accuracy') ? await sectionAccuracy() : [];
+if (acc.length) console.log('\n## Accuracy vs dequantize-then-fp32 (N(0,1) activations, 4 tokens)');
+if (acc.length) table(acc, [['case', 'case'], ['kernel', 'kernel'], ['meanAbsY', 'mean |y|', 'e'], ['meanAbsErr', 'mean |err|', 'e'], ['relErr', 'mean |err| / mean |y|', 'e'], ['maxAbsErr', 'max |err|', 'e'], ['weightQuantRelErr', 'weight quant. error / mean |y|', 'e']]);
+const ppl = SECTIONS.has('ppl') ? await sectionPpl() : [];
+if (ppl.length > 0) {
+  console.log(`\n## Perplexity on the kernels vs the same weights dequantized to fp32 (WikiText-2, ctx 256, ${PPL_WINDOWS} windows)`);
+  table(ppl, [['case', 'case'], ['windows', 'windows', 0], ['pplDequantFp32', 'dequantized fp32', 4], ['pplLut', 'LUT', 4], ['pplInt8', 'int8-dot', 4], ['lutRelDiff', 'LUT rel diff', 'e'], ['int8RelDiff', 'int8 rel diff', 'e']]);
+}
+console.log('BENCH_JSON ' + JSON.stringify({ node: process.version, cpus: os.availableParallelism(), cpu: os.cpus()[0]?.model, gemv, ratios, gemm, accuracy: acc, ppl }));
