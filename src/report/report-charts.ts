@@ -29,8 +29,18 @@ export function runSizeBytes(run: RunData): number | undefined {
   return run.eval?.sizeBytes ?? run.checkpoint?.storedBytes;
 }
 
+/**
+ * Runs grouped by the baseline they were compared with (Δppl against different models do not share an
+ * axis). One group (baseline null) when at most one baseline occurs; runs without one go with it.
+ */
+export function baselineGroups(runs: readonly RunData[]): { baseline: string | null; runs: RunData[] }[] {
+  const baselines = [...new Set(runs.map((r) => r.eval?.baselineModel).filter((b): b is string => b !== undefined))];
+  if (baselines.length <= 1) return [{ baseline: null, runs: [...runs] }];
+  return baselines.map((b) => ({ baseline: b, runs: runs.filter((r) => r.eval?.baselineModel === b) }));
+}
+
 /** Size vs quality scatter: one point per run that has both a size and the metric. */
-export function qualitySpec(runs: readonly RunData[], metric: QualityMetric): { spec: ScatterSpec; omitted: Omitted[] } {
+export function qualitySpec(runs: readonly RunData[], metric: QualityMetric, baseline: string | null = null): { spec: ScatterSpec; omitted: Omitted[] } {
   const points: ScatterPoint[] = [];
   const omitted: Omitted[] = [];
   for (const run of runs) {
@@ -55,8 +65,8 @@ export function qualitySpec(runs: readonly RunData[], metric: QualityMetric): { 
   }
   return {
     spec: {
-      chartId: `pareto-${metric}`,
-      title: `Size vs ${METRIC_LABEL[metric]}: Pareto front highlighted`,
+      chartId: `pareto-${metric}${baseline === null ? '' : `-${baseline.split(/[\\/]/).pop()}`}`,
+      title: `Size vs ${METRIC_LABEL[metric]}${baseline === null ? '' : ` (baseline ${baseline})`}: Pareto front highlighted`,
       xLabel: 'bits per weight (whole checkpoint)',
       yLabel: METRIC_LABEL[metric],
       points,

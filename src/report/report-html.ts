@@ -7,6 +7,7 @@ import type { CollectedRuns, RunData } from './collect-runs.js';
 import { EVAL_RECORD_FILE } from './eval-record.js';
 import {
   barChartSvg,
+  baselineGroups,
   bitAllocationSpec,
   heatmapChartSvg,
   layerErrorScale,
@@ -121,17 +122,22 @@ export function renderReportHtml(collected: CollectedRuns, opts: ReportPageOptio
   parts.push(`<section id="summary"><h2>Summary</h2>${summaryTable(runs)}</section>`);
 
   parts.push('<section id="pareto"><h2>Size vs quality</h2>');
-  const dppl = qualitySpec(runs, 'deltaPpl');
-  const kl = qualitySpec(runs, 'meanKl');
-  if (dppl.spec.points.length === 0 && kl.spec.points.length === 0) {
+  const groups = baselineGroups(runs);
+  const charts: string[] = [];
+  const cap = 'Lower-left is better. Orange points are on the Pareto front (no other run is both smaller and better); the dashed green line is the baseline.';
+  for (const g of groups) {
+    const dppl = qualitySpec(g.runs, 'deltaPpl', g.baseline);
+    const kl = qualitySpec(g.runs, 'meanKl', g.baseline);
+    if (dppl.spec.points.length) charts.push(figure(scatterChartSvg(dppl.spec), `${cap} Δppl = ppl − baseline ppl on the same windows (each run's ctx and windows: see Provenance).`));
+    if (kl.spec.points.length) charts.push(figure(scatterChartSvg(kl.spec), `${cap} Mean KL divergence of the next-token distributions.`));
+  }
+  if (charts.length === 0) {
     parts.push(`<p class="note">No run has a baseline comparison: evaluate with <code>edgeq eval --model RUN --baseline ORIGINAL</code> to get Δppl and KL.</p>`);
   } else {
-    const charts: string[] = [];
-    const cap = 'Lower-left is better. Orange points are on the Pareto front (no other run is both smaller and better); the dashed green line is the baseline.';
-    if (dppl.spec.points.length) charts.push(figure(scatterChartSvg(dppl.spec), `${cap} Δppl = ppl − baseline ppl on the same windows.`));
-    if (kl.spec.points.length) charts.push(figure(scatterChartSvg(kl.spec), `${cap} Mean KL divergence of the next-token distributions.`));
-    parts.push(`<div class="charts">${charts.join('')}</div>`, omittedNote(dppl.omitted, 'the Δppl chart'));
+    if (groups.length > 1) parts.push(`<p class="note">The runs were compared with ${groups.length} different baselines: one chart per baseline.</p>`);
+    parts.push(`<div class="charts">${charts.join('')}</div>`);
   }
+  parts.push(omittedNote(qualitySpec(runs, 'deltaPpl').omitted, 'the Δppl chart'));
   parts.push('</section>');
 
   parts.push('<section id="throughput"><h2>Throughput</h2>');

@@ -182,6 +182,16 @@ describe('edgeq report RUN_DIR', () => {
     expect(missing).toContain('rtn8: no throughput');
   });
 
+  it('refuses a folder with nothing to report (exit 2, what it looked for, a hint)', async () => {
+    const empty = path.join(tmp, 'empty');
+    fs.mkdirSync(empty);
+    const r = await runCli(['report', empty]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^edgeq: nothing to report in .*edgeq checkpoints .*edgeq-eval\.json/m);
+    expect(r.stderr).toMatch(/^hint: quantize into it/m);
+    expect(fs.readdirSync(empty)).toEqual([]);
+  });
+
   it('takes a full-page screenshot (a PNG with the page on it)', async () => {
     const shot = path.join(tmp, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -197,3 +197,15 @@ describe('collectRuns on folders', () => {
     expect(html).toContain('eval record unreadable');
   });
 });
+
+describe('runs compared with different baselines', () => {
+  it('get one Pareto chart per baseline', () => {
+    const mk = (id: string, baselineModel: string, deltaPpl: number): RunData => ({ id, dir: `/r/${id}`, checkpoint: null, eval: { baselineModel, deltaPpl, bitsPerWeight: 4 } });
+    const runs = [mk('a', '/m/brown-llama-7m', 1), mk('b', '/m/stories260K', 2), mk('c', '/m/brown-llama-7m', 3)];
+    const html = renderReportHtml({ runDir: '/r', runs, skipped: [] }, { generatedAt: new Date(0), edgeqVersion: 'x' });
+    const points = (chart: string) => [...html.matchAll(new RegExp(`data-chart="${chart}"[\\s\\S]*?</svg>`, 'g'))].flatMap((m) => [...m[0].matchAll(/<circle [^>]*data-run="([^"]+)"/g)].map((c) => c[1]));
+    expect(points('pareto-deltaPpl-brown-llama-7m')).toEqual(['a', 'c']);
+    expect(points('pareto-deltaPpl-stories260K')).toEqual(['b']);
+    expect(html).toContain('2 different baselines');
+  });
+});
