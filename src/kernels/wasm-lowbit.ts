@@ -66,7 +66,19 @@ export class LowbitRunner {
   prepare(q: QuantizedWeight, kernel: LowbitKernel | undefined, owner: object): WasmQuantWeight {
     const plan = makePlan(q, kernel);
     const heap = this.host.heap;
-    const ptr = heap.alloc(plan.packedBytes);
+    let ptr: number;
+    try {
+      ptr = heap.alloc(plan.packedBytes);
+    } catch (err) {
+      if (!(err instanceof EdgeqError) || err.code !== 'E_WASM_OOM') throw err;
+      const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+      throw new EdgeqError(
+        'E_WASM_OOM',
+        `cannot place a ${q.n}×${q.k} ${q.qtype} weight (${mib(plan.packedBytes)} MiB packed for the ${plan.kernel} kernel) in ` +
+          `the WebAssembly memory: ${mib(heap.bytesInUse)} MiB already in use, limit ${mib(heap.maxBytes)} MiB (wasm32 addresses at most 4 GiB)`,
+        'use fewer bits or a smaller model, or keep fewer tensors resident in this backend',
+      );
+    }
     try {
       packLowbit(q, plan, heap.u8.subarray(ptr, ptr + plan.packedBytes));
     } catch (err) {

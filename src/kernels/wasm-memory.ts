@@ -30,7 +30,8 @@ export class WasmHeap {
   constructor(
     readonly memory: WasmMemory,
     base: number,
-    private readonly maxBytes = 65536 * PAGE,
+    /** Upper bound of the memory (default 4 GiB, the wasm32 limit). */
+    readonly maxBytes = 65536 * PAGE,
   ) {
     this.top = alignUp(Math.max(base, WASM_ALIGN), WASM_ALIGN);
     this.f32View = new Float32Array(memory.buffer);

@@ -60,3 +60,25 @@ describe('QuantizedLinear', () => {
     expect(() => new QuantizedLinear(wasm, q, new Float32Array(7))).toThrow(/bias has 7 values/);
   });
 });
+
+describe('low-bit weights in a bounded wasm memory', () => {
+  it('says which weight does not fit, how big it is and what is in use', async () => {
+    const { WasmHeap } = await import('../../src/kernels/wasm-memory.js');
+    const { LowbitRunner } = await import('../../src/kernels/wasm-lowbit.js');
+    const { wasm: api } = await import('../../src/kernels/wasm-api.js');
+    const memory = new api.Memory({ initial: 1, maximum: 4, shared: true });
+    const heap = new WasmHeap(memory, 64, 4 * 65536); // 256 KiB limit
+    const runner = new LowbitRunner({ heap, threads: 1, counter: heap.alloc(64), fnBase: 4, run: () => {}, parts: () => 1 });
+    const small = makeQuantWeight({ bits: 4, groupSize: 128, sym: false, actOrder: false, n: 64, k: 256, seed: 1 });
+    runner.prepare(small, undefined, {}); // 2 tiles × (4·256·4 + 2·128) bytes: fits
+    const big = makeQuantWeight({ bits: 4, groupSize: 128, sym: false, actOrder: false, n: 512, k: 2048, seed: 2 });
+    let err: unknown;
+    try {
+      runner.prepare(big, undefined, {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'E_WASM_OOM' });
+    expect(String((err as Error).message)).toMatch(/512×2048 int4_g128_asym weight \(0\.5 MiB packed for the lut kernel\).*in use, limit 0\.3 MiB/);
+  });
+});
