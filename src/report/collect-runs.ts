@@ -30,7 +30,7 @@ export interface CheckpointInfo {
 }
 
 export interface RunData {
-  /** Path relative to RUN_DIR ('.' for RUN_DIR itself), '/'-separated. */
+  /** Path relative to RUN_DIR, '/'-separated (RUN_DIR's own name when RUN_DIR is the run). */
   id: string;
   dir: string;
   checkpoint: CheckpointInfo | null;
@@ -94,7 +94,7 @@ async function scan(dir: string, depth: number, found: string[], skipped: string
 
 async function readRun(root: string, dir: string): Promise<RunData> {
   const rel = path.relative(root, dir);
-  const run: RunData = { id: rel === '' ? '.' : rel.split(path.sep).join('/'), dir, checkpoint: null, eval: null };
+  const run: RunData = { id: rel === '' ? path.basename(dir) : rel.split(path.sep).join('/'), dir, checkpoint: null, eval: null };
   if (await isEdgeqCheckpoint(dir)) {
     try {
       run.checkpoint = await readCheckpointInfo(dir);

@@ -157,7 +157,18 @@ export function renderReportHtml(collected: CollectedRuns, opts: ReportPageOptio
   const errOmitted: Omitted[] = [];
   for (const r of runs) {
     const spec = layerErrorSpec(r, scale);
-    if (spec) errCharts.push(figure(heatmapChartSvg(spec), `<code>${esc(r.id)}</code>: the quantizer's error per linear (provenance <code>layerErrors</code>); one colour scale for all runs${scale.log ? ' (logarithmic: the errors span more than a decade)' : ''}.`));
+    if (spec) {
+      const sorted = [...spec.cells].sort((a, b) => a.value - b.value);
+      const lo = sorted[0];
+      const hi = sorted[sorted.length - 1];
+      const range = `Lowest ${esc(lo.row)} ${esc(lo.col)} (${esc(fmtNum(lo.value, 3))}), highest ${esc(hi.row)} ${esc(hi.col)} (${esc(fmtNum(hi.value, 3))}).`;
+      errCharts.push(
+        figure(
+          heatmapChartSvg(spec),
+          `<code>${esc(r.id)}</code>: the quantizer's error per linear (provenance <code>layerErrors</code>). ${range} One colour scale for all runs${scale.log ? ' (logarithmic: the errors span more than a decade)' : ''}.`,
+        ),
+      );
+    }
     else errOmitted.push({ id: r.id, why: r.checkpoint ? 'no layerErrors in its provenance' : 'not an edgeq checkpoint' });
   }
   parts.push(errCharts.length ? `<div class="charts">${errCharts.join('')}</div>` : '<p class="note">No run has per-layer errors.</p>', omittedNote(errOmitted, 'this section'), '</section>');

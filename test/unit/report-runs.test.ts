@@ -154,6 +154,8 @@ describe('chart data from runs', () => {
     expect(html).toContain('not an edgeq checkpoint');
     expect(html).toContain('evaluated without --baseline');
     expect(html).toContain('/runs/fp16');
+    // ladder errors: 10^-(i % 3) × (10 when 2-bit); the highest is a 2-bit tensor at i % 3 = 0: block 0 q (i = 0)
+    expect(html).toContain('Lowest block 0 down (0.01), highest block 0 q (10).');
     expect(html.match(/<svg /g)?.length).toBe(2 + 2 + 1 + 3); // 2 Pareto, 2 throughput, 1 error map, 3 bit maps
     expect(html).not.toMatch(/<script|<img|<iframe|@import|url\(/i);
     for (const [, v] of html.matchAll(/(?:href|src)="([^"]*)"/g)) expect(v.startsWith('#') || v.startsWith('data:')).toBe(true);
@@ -192,6 +194,7 @@ describe('collectRuns on folders', () => {
     expect(runs[0].checkpointError).toMatch(/model\.safetensors/);
     expect(runs[1].eval?.deltaPpl).toBe(3);
     expect(runs[2].evalError).toMatch(/not valid JSON/);
+    expect((await collectRuns(evalOnlyDir)).runs.map((r) => r.id)).toEqual(['b']); // RUN_DIR is itself the run
     const html = renderReportHtml({ runDir: dir, runs, skipped: [] }, { generatedAt: new Date(0), edgeqVersion: 'x' });
     expect(html).toContain('checkpoint unreadable');
     expect(html).toContain('eval record unreadable');

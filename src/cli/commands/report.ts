@@ -40,6 +40,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       ])}\n`,
     );
     for (const s of r.runs) for (const m of s.missing) process.stdout.write(`  ${s.id}: ${m}\n`);
-    process.stdout.write(`report: ${path.relative(process.cwd(), r.file) || r.file}\n`);
+    const rel = path.relative(process.cwd(), r.file);
+    process.stdout.write(`report: ${rel.startsWith('..') || path.isAbsolute(rel) ? r.file : rel}\n`);
   },
 };
