@@ -139,6 +139,108 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
   epi(yp + 112, A7, meta + 56, vL, vX);
 }
 
+@inline function lo16(r: v128, h: v128): v128 {
+  // even rows Σlo = r − 256·h interleaved with odd rows h: rows 0..7 of the 16
+  return i16x8.shuffle(i16x8.sub(r, i16x8.shl(h, 8)), h, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+@inline function hi16(r: v128, h: v128): v128 {
+  return i16x8.shuffle(i16x8.sub(r, i16x8.shl(h, 8)), h, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+@inline function updLow(A: v128, s: v128, bias: v128, p: i32): v128 {
+  return i32x4.add(A, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s), bias), p));
+}
+@inline function updHigh(A: v128, s: v128, bias: v128, p: i32): v128 {
+  return i32x4.add(A, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s), bias), p));
+}
+
+// lutBlock for two tokens (tables ta, tb; outputs ya, yb) sharing the nibble extraction of the weights.
+function lutBlock2(
+  w: usize, ta: usize, tb: usize, nj: i32, bits: i32, meta: usize,
+  hLa: f32, hXa: f32, hLb: f32, hXb: f32, ya: usize, yb: usize,
+): void {
+  const m4 = i8x16.splat(0x0f);
+  let A0 = i32x4.splat(0), A1 = i32x4.splat(0), A2 = i32x4.splat(0), A3 = i32x4.splat(0);
+  let A4 = i32x4.splat(0), A5 = i32x4.splat(0), A6 = i32x4.splat(0), A7 = i32x4.splat(0);
+  let B0 = i32x4.splat(0), B1 = i32x4.splat(0), B2 = i32x4.splat(0), B3 = i32x4.splat(0);
+  let B4 = i32x4.splat(0), B5 = i32x4.splat(0), B6 = i32x4.splat(0), B7 = i32x4.splat(0);
+  const planeBytes = <usize>nj * 16;
+  const bias = i32x4.splat(128 * nj);
+  for (let p = 0; p < bits; p++) {
+    let ra0 = i16x8.splat(0), ha0 = i16x8.splat(0), ra1 = i16x8.splat(0), ha1 = i16x8.splat(0);
+    let rb0 = i16x8.splat(0), hb0 = i16x8.splat(0), rb1 = i16x8.splat(0), hb1 = i16x8.splat(0);
+    let wp = w + <usize>p * planeBytes;
+    const end = wp + planeBytes;
+    let pa = ta;
+    let pb = tb;
+    while (wp < end) {
+      const v = v128.load(wp);
+      const lo = v128.and(v, m4);
+      const hi = v128.and(i16x8.shr_u(v, 4), m4);
+      const TA = v128.load(pa);
+      const a0 = i8x16.swizzle(TA, lo);
+      const a1 = i8x16.swizzle(TA, hi);
+      ra0 = i16x8.add(ra0, a0);
+      ha0 = i16x8.add(ha0, i16x8.shr_u(a0, 8));
+      ra1 = i16x8.add(ra1, a1);
+      ha1 = i16x8.add(ha1, i16x8.shr_u(a1, 8));
+      const TB = v128.load(pb);
+      const b0 = i8x16.swizzle(TB, lo);
+      const b1 = i8x16.swizzle(TB, hi);
+      rb0 = i16x8.add(rb0, b0);
+      hb0 = i16x8.add(hb0, i16x8.shr_u(b0, 8));
+      rb1 = i16x8.add(rb1, b1);
+      hb1 = i16x8.add(hb1, i16x8.shr_u(b1, 8));
+      wp += 16;
+      pa += 16;
+      pb += 16;
+    }
+    let t = lo16(ra0, ha0);
+    A0 = updLow(A0, t, bias, p);
+    A1 = updHigh(A1, t, bias, p);
+    t = hi16(ra0, ha0);
+    A2 = updLow(A2, t, bias, p);
+    A3 = updHigh(A3, t, bias, p);
+    t = lo16(ra1, ha1);
+    A4 = updLow(A4, t, bias, p);
+    A5 = updHigh(A5, t, bias, p);
+    t = hi16(ra1, ha1);
+    A6 = updLow(A6, t, bias, p);
+    A7 = updHigh(A7, t, bias, p);
+    t = lo16(rb0, hb0);
+    B0 = updLow(B0, t, bias, p);
+    B1 = updHigh(B1, t, bias, p);
+    t = hi16(rb0, hb0);
+    B2 = updLow(B2, t, bias, p);
+    B3 = updHigh(B3, t, bias, p);
+    t = lo16(rb1, hb1);
+    B4 = updLow(B4, t, bias, p);
+    B5 = updHigh(B5, t, bias, p);
+    t = hi16(rb1, hb1);
+    B6 = updLow(B6, t, bias, p);
+    B7 = updHigh(B7, t, bias, p);
+  }
+  let vL = f32x4.splat(hLa);
+  let vX = f32x4.splat(hXa);
+  epi(ya, A0, meta, vL, vX);
+  epi(ya + 16, A1, meta + 8, vL, vX);
+  epi(ya + 32, A2, meta + 16, vL, vX);
+  epi(ya + 48, A3, meta + 24, vL, vX);
+  epi(ya + 64, A4, meta + 32, vL, vX);
+  epi(ya + 80, A5, meta + 40, vL, vX);
+  epi(ya + 96, A6, meta + 48, vL, vX);
+  epi(ya + 112, A7, meta + 56, vL, vX);
+  vL = f32x4.splat(hLb);
+  vX = f32x4.splat(hXb);
+  epi(yb, B0, meta, vL, vX);
+  epi(yb + 16, B1, meta + 8, vL, vX);
+  epi(yb + 32, B2, meta + 16, vL, vX);
+  epi(yb + 48, B3, meta + 24, vL, vX);
+  epi(yb + 64, B4, meta + 32, vL, vX);
+  epi(yb + 80, B5, meta + 40, vL, vX);
+  epi(yb + 96, B6, meta + 48, vL, vX);
+  epi(yb + 112, B7, meta + 56, vL, vX);
+}
+
 // y[4 rows] += scale · (hL·A + zt·hX)
 @inline function epi(yp: usize, A: v128, meta: usize, vL: v128, vX: v128): void {
   const s = f16x4(meta);
@@ -176,7 +278,14 @@ export function lutGemmTiles(
         const meta = wp + <usize>bits * <usize>L * 4;
         const tb = tab + <usize>m * <usize>c0 * 4;
         const mb = tmeta + <usize>b * <usize>m * 8;
-        for (let i = 0; i < m; i++) {
+        let i = 0;
+        for (; i + 2 <= m; i += 2) {
+          const mp = mb + <usize>i * 8;
+          const ta = tb + <usize>i * <usize>L * 4;
+          const ya = y0 + <usize>i * TILE * 4;
+          lutBlock2(wp, ta, ta + <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), load<f32>(mp, 8), load<f32>(mp, 12), ya, ya + TILE * 4);
+        }
+        if (i < m) {
           const mp = mb + <usize>i * 8;
           lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
         }
