@@ -147,7 +147,15 @@ export function renderReportHtml(collected: CollectedRuns, opts: ReportPageOptio
     const peerNote = tp.peerName
       ? `The ${esc(tp.peerName)} bars are the peer's figures recorded with the run (<code>peer</code> in ${EVAL_RECORD_FILE}).`
       : `No run records a peer (llama.cpp) figure: only edgeq's core is shown.`;
-    parts.push(`<div class="charts">${tp.specs.map((s) => figure(barChartSvg(s), `edgeq's WebAssembly core. ${peerNote}`)).join('')}</div>`);
+    const setups = [
+      ...new Set(
+        runs
+          .filter((r) => r.eval?.promptTokens !== undefined || r.eval?.genTokens !== undefined)
+          .map((r) => `pp${r.eval!.promptTokens ?? '?'}/tg${r.eval!.genTokens ?? '?'}${r.eval!.threads !== undefined ? `, ${r.eval!.threads} thread${r.eval!.threads === 1 ? '' : 's'}` : ''}`),
+      ),
+    ];
+    const setup = setups.length ? ` (${setups.map(esc).join('; ')})` : '';
+    parts.push(`<div class="charts">${tp.specs.map((s) => figure(barChartSvg(s), `edgeq's WebAssembly core${setup}. ${peerNote}`)).join('')}</div>`);
   }
   parts.push(omittedNote(tp.omitted, 'the throughput charts'), '</section>');
 

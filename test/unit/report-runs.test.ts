@@ -154,6 +154,7 @@ describe('chart data from runs', () => {
     expect(html).toContain('not an edgeq checkpoint');
     expect(html).toContain('evaluated without --baseline');
     expect(html).toContain('/runs/fp16');
+    expect(html).toContain("edgeq's WebAssembly core (pp512/tg128). The llama.cpp bars");
     // ladder errors: 10^-(i % 3) × (10 when 2-bit); the highest is a 2-bit tensor at i % 3 = 0: block 0 q (i = 0)
     expect(html).toContain('Lowest block 0 down (0.01), highest block 0 q (10).');
     expect(html.match(/<svg /g)?.length).toBe(2 + 2 + 1 + 3); // 2 Pareto, 2 throughput, 1 error map, 3 bit maps
