@@ -4,6 +4,8 @@
 // windows) on the dequantized-fp32 reference forward against the FP16 model: ppl, Δppl, mean KL divergence,
 // top-1 agreement, size, bits/weight, quantization wall time. Prints a table and one BENCH_JSON line.
 //   npm run bench:quality [-- --windows 128 --threads 2 --methods rtn,gptq,awq --configs 4:128,3:128,2:64]
+// A quick AWQ iteration: npm run bench:quality -- --methods rtn,awq --configs 4:128,3:128 (AWQ runs print, per
+// block, each mapping's α and its module-output MSE relative to unscaled fake quantization).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,7 +33,10 @@ for (const [bits, group] of configs) {
     const t0 = Date.now();
     const json = execFileSync(process.execPath, [path.join(root, 'bin/edgeq.js'), 'quantize', '-m', baselineDir, '--method', method, ...extra, '--bits', String(bits), '-g', String(group), ...calib, '--threads', String(threads), '-o', out, '--overwrite', '--json', '--quiet'], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const rep = JSON.parse(json);
-    runs.push({ method: m, bits, group, dir: out, seconds: rep.seconds ?? (Date.now() - t0) / 1000, bytes: rep.plan.bytes, bitsPerWeight: rep.plan.bitsPerWeight, params: rep.plan.params });
+    // AWQ: per block and mapping, the chosen α and the module-output MSE of the best scales relative to s = 1
+    const awq = rep.awq?.length ? rep.awq.map((b) => ({ block: b.block, mappings: b.mappings.map((x) => ({ mapping: x.mapping, alpha: x.alpha, mseRatio: x.mseBest / x.mseNoScale })) })) : undefined;
+    for (const b of awq ?? []) process.stderr.write(`  block ${b.block}: ${b.mappings.map((x) => `${x.mapping.split('→')[1]} α=${x.alpha} mse×${x.mseRatio.toFixed(3)}`).join(' | ')}\n`);
+    runs.push({ method: m, bits, group, dir: out, seconds: rep.seconds ?? (Date.now() - t0) / 1000, bytes: rep.plan.bytes, bitsPerWeight: rep.plan.bitsPerWeight, params: rep.plan.params, awq });
   }
 }
 
