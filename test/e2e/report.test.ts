@@ -95,7 +95,7 @@ beforeAll(async () => {
   await context.route(/^(https?|wss?|ftp):/, (route) => route.abort()); // anything off the file would fail (and is recorded)
   page = await context.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') consoleErrors.push(m.text()); // CSP violations (a blocked fetch) are errors too
   });
   page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
   page.on('request', (r) => requests.push(r.url()));
