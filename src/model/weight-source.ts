@@ -4,8 +4,8 @@
  * fp32 — dequantized for quantized linears (the "dequantized fp32 reference" every low-bit path is
  * checked against).
  */
-import { EdgeqCheckpoint, isEdgeqCheckpoint } from '../formats/edgeq/index.js';
-import { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
+import { EdgeqCheckpoint, isEdgeqCheckpoint } from '../formats/edgeq/reader.js';
+import type { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
 import { dequantize } from '../qtypes/registry.js';
 import type { QuantizedWeight } from '../qtypes/types.js';
 
@@ -51,7 +51,8 @@ class HfSource implements WeightSource {
   }
 }
 
-class EdgeqSource implements WeightSource {
+/** An opened edgeq checkpoint as a WeightSource (also usable in a browser, see EdgeqCheckpoint.fromFile). */
+export class EdgeqSource implements WeightSource {
   readonly kind = 'edgeq';
   readonly tensors = new Map<string, TensorShapeInfo>();
   constructor(private readonly ckpt: EdgeqCheckpoint) {
@@ -83,5 +84,7 @@ class EdgeqSource implements WeightSource {
 
 export async function openWeightSource(dir: string, opts: { checkFinite?: boolean } = {}): Promise<WeightSource> {
   if (await isEdgeqCheckpoint(dir)) return new EdgeqSource(await EdgeqCheckpoint.open(dir));
+  // imported lazily: the rest of this module (EdgeqSource) also loads in a browser
+  const { SafetensorsCheckpoint } = await import('../formats/safetensors/checkpoint.js');
   return new HfSource(await SafetensorsCheckpoint.open(dir), opts.checkFinite ?? true);
 }

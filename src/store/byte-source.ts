@@ -2,10 +2,9 @@
  * Positioned byte reads. Every byte of a checkpoint edgeq parses comes through a ByteSource, and every
  * request is checked against the source's size BEFORE a buffer is allocated, so a hostile header can
  * never make us allocate more than the file actually holds.
+ * This module has no Node.js imports (it also runs in a browser); files on disk are file-byte-source.ts.
  */
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { EdgeqError, FormatError, MissingFileError, UnsupportedError } from '../core/errors.js';
+import { EdgeqError, FormatError, UnsupportedError } from '../core/errors.js';
 
 export interface ByteSource {
   /** Total size in bytes. */
@@ -33,11 +32,8 @@ export const readStats = {
 /** Value-side companion of the interface, so `ByteSource.stats.largestRequest` works too. */
 export const ByteSource = { stats: readStats } as const;
 
-/** Largest single positioned read issued to the OS (fs read length must fit in an int32). */
-const MAX_CHUNK = 1 << 30;
-
 /** Shared range checking, bookkeeping and allocation; subclasses only fill a buffer. */
-abstract class CheckedByteSource implements ByteSource {
+export abstract class CheckedByteSource implements ByteSource {
   protected closed = false;
   constructor(
     readonly path: string,
@@ -78,60 +74,6 @@ abstract class CheckedByteSource implements ByteSource {
     if (this.closed) return;
     this.closed = true;
     await this.release();
-  }
-}
-
-/** A file on disk read with positioned reads (no streams, no whole-file buffers). */
-export class FileByteSource extends CheckedByteSource {
-  private constructor(
-    path: string,
-    size: number,
-    private readonly fh: FileHandle,
-  ) {
-    super(path, size);
-  }
-
-  static async open(path: string): Promise<FileByteSource> {
-    let fh: FileHandle;
-    try {
-      fh = await fsp.open(path, 'r');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new MissingFileError('E_FILE_NOT_FOUND', `file not found: ${path}`);
-      if (code === 'EACCES' || code === 'EPERM') {
-        throw new EdgeqError('E_FILE_ACCESS', `cannot read ${path}: permission denied`);
-      }
-      throw err;
-    }
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new FormatError('E_NOT_A_FILE', 'not a regular file', path);
-      return new FileByteSource(path, st.size, fh);
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  protected async fill(target: Uint8Array, offset: number): Promise<void> {
-    let done = 0;
-    while (done < target.length) {
-      const want = Math.min(target.length - done, MAX_CHUNK);
-      const { bytesRead } = await this.fh.read(target, done, want, offset + done);
-      if (bytesRead === 0) {
-        // the file shrank after we stat'ed it (or the filesystem lies about its size)
-        throw new FormatError(
-          'E_TRUNCATED',
-          `file is truncated: read ended at byte ${offset + done}, expected ${offset + target.length}`,
-          this.path,
-        );
-      }
-      done += bytesRead;
-    }
-  }
-
-  protected async release(): Promise<void> {
-    await this.fh.close();
   }
 }
 

@@ -11,7 +11,8 @@ import { STORAGE_DTYPES } from '../../src/core/dtype.js';
 import { EdgeqError } from '../../src/core/errors.js';
 import { SafetensorsFile } from '../../src/formats/safetensors/reader.js';
 import { writeSafetensors } from '../../src/formats/safetensors/writer.js';
-import { FileByteSource, MemoryByteSource, readStats, type ByteSource } from '../../src/store/byte-source.js';
+import { MemoryByteSource, readStats, type ByteSource } from '../../src/store/byte-source.js';
+import { FileByteSource } from '../../src/store/file-byte-source.js';
 import { mulberry32, rawSafetensors } from '../helpers/safetensors-bytes.js';
 
 type Json = Record<string, unknown>;

@@ -1,15 +1,14 @@
 /**
  * Reader of edgeq checkpoint folders (layout: see metadata.ts). Opening reads config.json and the
  * safetensors header and checks every quantized weight's stored tensors (names, dtypes, shapes);
- * tensor data is read on demand.
+ * tensor data is read on demand. Node.js helpers (files, paths) are imported lazily inside open() and
+ * isEdgeqCheckpoint(), so that the class also loads in a browser: EdgeqCheckpoint.fromFile() takes an
+ * already-parsed SafetensorsFile (e.g. over in-memory bytes).
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { EdgeqError, FormatError } from '../../core/errors.js';
 import type { QuantizedWeight } from '../../qtypes/types.js';
 import { unpackCodes } from '../bitpack.js';
 import { SafetensorsFile } from '../safetensors/reader.js';
-import { MODEL_FILE } from './folder-writer.js';
 import {
   META_FORMAT_VERSION,
   META_PROVENANCE,
@@ -22,7 +21,6 @@ import {
   type EdgeqProvenance,
   type EdgeqTensorQType,
 } from './metadata.js';
-import { readSourceConfig } from './side-files.js';
 
 export class EdgeqCheckpoint {
   private constructor(
@@ -45,6 +43,7 @@ export class EdgeqCheckpoint {
   private readonly dense: ReadonlySet<string>;
 
   static async open(dir: string): Promise<EdgeqCheckpoint> {
+    const [{ default: path }, { readSourceConfig }, { MODEL_FILE }] = await Promise.all([import('node:path'), import('./side-files.js'), import('./folder-writer.js')]);
     const config = await readSourceConfig(dir);
     const file = await SafetensorsFile.open(path.join(dir, MODEL_FILE)).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -52,6 +51,14 @@ export class EdgeqCheckpoint {
       }
       throw err;
     });
+    return EdgeqCheckpoint.fromFile(file, config, dir);
+  }
+
+  /**
+   * An edgeq checkpoint over an opened model.safetensors and its config.json object; `dir` labels it.
+   * Takes ownership of `file` (closed on failure or close()).
+   */
+  static async fromFile(file: SafetensorsFile, config: Record<string, unknown>, dir: string): Promise<EdgeqCheckpoint> {
     try {
       const fp = file.path;
       const version = checkFormatVersion(file.metadata[META_FORMAT_VERSION], fp);
@@ -170,6 +177,7 @@ export class EdgeqCheckpoint {
  * carries edgeq metadata. Never throws for unreadable or foreign folders (returns false).
  */
 export async function isEdgeqCheckpoint(dir: string): Promise<boolean> {
+  const [{ promises: fsp }, { default: path }, { MODEL_FILE }] = await Promise.all([import('node:fs'), import('node:path'), import('./folder-writer.js')]);
   try {
     const cfg = JSON.parse(await fsp.readFile(path.join(dir, 'config.json'), 'utf8')) as unknown;
     const qc = (cfg as Record<string, unknown> | null)?.['quantization_config'] as Record<string, unknown> | undefined;

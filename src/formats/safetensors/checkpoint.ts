@@ -10,7 +10,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FormatError, MissingFileError } from '../../core/errors.js';
-import { FileByteSource } from '../../store/byte-source.js';
+import { FileByteSource } from '../../store/file-byte-source.js';
 import { SAFETENSORS_LIMITS } from './limits.js';
 import { SafetensorsFile } from './reader.js';
 import type { ReadF32Options, TensorInfo, TensorReader } from './types.js';

@@ -4,7 +4,7 @@
  */
 import { HOST_LITTLE_ENDIAN, STORAGE_DTYPES, toFloat32 } from '../../core/dtype.js';
 import { FormatError, NonFiniteWeightError } from '../../core/errors.js';
-import { FileByteSource, type ByteSource } from '../../store/byte-source.js';
+import type { ByteSource } from '../../store/byte-source.js';
 import { parseHeaderLength, parseSafetensorsHeader } from './header.js';
 import { SAFETENSORS_LIMITS } from './limits.js';
 import type { ReadF32Options, TensorInfo, TensorReader } from './types.js';
@@ -30,6 +30,8 @@ export class SafetensorsFile implements TensorReader {
   }
 
   static async open(path: string): Promise<SafetensorsFile> {
+    // imported lazily: this module must also load in a browser (fromSource with in-memory bytes)
+    const { FileByteSource } = await import('../../store/file-byte-source.js');
     return SafetensorsFile.fromSource(await FileByteSource.open(path));
   }
 
