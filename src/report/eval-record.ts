@@ -1,6 +1,8 @@
 /**
  * The eval record `<checkpoint>/edgeq-eval.json` (what `edgeq eval --json` prints, plus `date`, and
- * `peer` when a benchmark compared with llama.cpp), read tolerantly: every field is optional and a
+ * `peer` when a benchmark compared with llama.cpp: {name, prefillTokPerSec, decodeTokPerSec}, or
+ * src/peer's PeerThroughput {name, prefill: {mean}, decode: {mean}}, also under `throughput.peer` or
+ * `llamaCpp`), read tolerantly: every field is optional and a
  * field of the wrong type counts as missing. Only JSON that is not an object is an error.
  */
 import { FormatError } from '../core/errors.js';
@@ -59,10 +61,13 @@ export function parseEvalRecord(text: string, file: string): EvalRecord {
   const base = obj(r['baseline']) ?? {};
   const tp = obj(r['throughput']) ?? {};
   const size = obj(r['size']) ?? {};
-  const peerObj = obj(r['peer']) ?? obj(tp['peer']);
+  const peerObj = obj(r['peer']) ?? obj(tp['peer']) ?? obj(r['llamaCpp']);
   let peer: PeerThroughput | undefined;
   if (peerObj) {
-    const p = compact({ name: str(peerObj['name']) ?? 'peer', prefillTokPerSec: num(peerObj['prefillTokPerSec']), decodeTokPerSec: num(peerObj['decodeTokPerSec']) });
+    // {prefillTokPerSec, decodeTokPerSec} as eval prints, or src/peer's {prefill: Rate, decode: Rate}
+    const rate = (flat: string, nested: string): number | undefined => num(peerObj[flat]) ?? num(peerObj[nested]) ?? num(obj(peerObj[nested])?.['mean']);
+    const name = str(peerObj['name']) ?? (obj(r['llamaCpp']) === peerObj ? 'llama.cpp' : 'peer');
+    const p = compact({ name, prefillTokPerSec: rate('prefillTokPerSec', 'prefill'), decodeTokPerSec: rate('decodeTokPerSec', 'decode') });
     if (p.prefillTokPerSec !== undefined || p.decodeTokPerSec !== undefined) peer = p;
   }
   return compact({

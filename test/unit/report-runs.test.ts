@@ -56,6 +56,14 @@ describe('parseEvalRecord', () => {
     });
   });
 
+  it("reads the peer in src/peer's shape (rates with a mean) too", () => {
+    const rate = (mean: number) => ({ mean, sd: 1, samples: [mean] });
+    const peer = { name: 'llama.cpp', version: 'b1', threads: 2, prefill: rate(2000), decode: rate(800), promptTokens: 512, genTokens: 128 };
+    expect(parseEvalRecord(JSON.stringify({ throughput: { peer } }), 'f').peer).toEqual({ name: 'llama.cpp', prefillTokPerSec: 2000, decodeTokPerSec: 800 });
+    expect(parseEvalRecord(JSON.stringify({ llamaCpp: { prefill: rate(1500), decode: null } }), 'f').peer).toEqual({ name: 'llama.cpp', prefillTokPerSec: 1500 });
+    expect(parseEvalRecord(JSON.stringify({ peer: { name: 'x', prefill: null, decode: null } }), 'f').peer).toBeUndefined();
+  });
+
   it('treats missing or mistyped fields as missing, and refuses non-objects', () => {
     expect(parseEvalRecord('{"eval": {"ppl": "12"}, "throughput": null, "size": {"bytes": 10}, "peer": {"name": "x"}}', 'f')).toEqual({ sizeBytes: 10 });
     expect(parseEvalRecord('{}', 'f')).toEqual({});
