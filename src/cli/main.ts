@@ -3,13 +3,14 @@ import yargs from 'yargs';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { planCommand } from './commands/plan.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { reportCommand } from './commands/report.js';
 import { exitCodeFor, formatError } from './errors.js';
 
-const COMMANDS = [demoCommand, quantizeCommand, evalCommand, benchCommand, planCommand, reportCommand, inspectCommand];
+const COMMANDS = [demoCommand, quantizeCommand, evalCommand, benchCommand, planCommand, reportCommand, inspectCommand, exportCommand];
 
 export async function main(args: string[]): Promise<void> {
   const cli = yargs(args)

@@ -2,9 +2,10 @@
  * llama.cpp as the runtime that checks a GGUF export, through node-llama-cpp (an optional dependency:
  * `llamaCppAvailable()` says whether it can be loaded; nothing is built or downloaded at run time).
  * Gives raw next-token logits per position and perplexity with edgeq's protocol (windows of ctx−1 tokens,
- * BOS prepended, every window token scored).
+ * BOS prepended, every window token scored). Runs on 1 thread unless told otherwise.
  */
 import { MissingFileError } from '../core/errors.js';
+import { windowNll } from '../eval/perplexity.js';
 
 type NlcModule = typeof import('node-llama-cpp');
 type Llama = Awaited<ReturnType<NlcModule['getLlama']>>;
@@ -56,25 +57,40 @@ export class LlamaCppModel {
     return this.model.tokenize(text, false).map(Number);
   }
 
+  private context: Awaited<ReturnType<LlamaModelT['createContext']>> | null = null;
+  private sequence: ReturnType<NonNullable<LlamaCppModel['context']>['getSequence']> | null = null;
+  private contextSize = 0;
+
+  /** One context, reused (history cleared) while windows fit; KV cache F32 (see logits()). */
+  private async sequenceFor(length: number, threads?: number) {
+    if (!this.context || this.contextSize < length) {
+      await this.context?.dispose();
+      this.contextSize = Math.max(length, 32);
+      this.context = await this.model.createContext({
+        contextSize: this.contextSize,
+        batchSize: this.contextSize,
+        sequences: 1,
+        flashAttention: false,
+        experimentalKvCacheKeyType: 'F32',
+        experimentalKvCacheValueType: 'F32',
+        threads: threads ?? 1,
+      });
+      this.sequence = this.context.getSequence();
+    }
+    const seq = this.sequence!;
+    await seq.clearHistory();
+    return seq;
+  }
+
   /**
    * Next-token logits (T, vocab) of `ids` evaluated from an empty context. Row i holds the logits after
-   * ids[0..i]. The KV cache is F32 by default (llama.cpp's default F16 cache rounds K and V, which edgeq's
-   * fp32 core does not), so differences measure the weights and kernels only.
+   * ids[0..i]. The KV cache is F32 (llama.cpp's default F16 cache rounds K and V, which edgeq's fp32 core
+   * does not), so differences measure the weights and kernels only.
    */
-  async logits(ids: readonly number[], opts: { threads?: number; kvCache?: 'F32' | 'F16' } = {}): Promise<Float32Array> {
-    const kv = opts.kvCache ?? 'F32';
-    const context = await this.model.createContext({
-      contextSize: ids.length,
-      batchSize: ids.length,
-      sequences: 1,
-      flashAttention: false,
-      experimentalKvCacheKeyType: kv,
-      experimentalKvCacheValueType: kv,
-      ...(opts.threads ? { threads: opts.threads } : {}),
-    });
-    try {
-      const seq = context.getSequence();
-      const input = ids.map((t) => [t, { generateNext: { logits: true } }] as [number, { generateNext: { logits: true } }]);
+  async logits(ids: readonly number[], opts: { threads?: number } = {}): Promise<Float32Array> {
+    const seq = await this.sequenceFor(ids.length, opts.threads);
+    {
+      const input = ids.map((t) => [t, { generateNext: { logits: true } }]);
       const res = await seq.controlledEvaluate(input as never);
       const V = this.vocabSize;
       const out = new Float32Array(ids.length * V);
@@ -84,12 +100,16 @@ export class LlamaCppModel {
         for (const [tok, v] of lg) out[i * V + Number(tok)] = v;
       }
       return out;
-    } finally {
-      await context.dispose();
     }
   }
 
+  /** Mean NLL of ids[1..] given the prefix, from llama.cpp's full logits (edgeq's windowNll). */
+  async windowNll(ids: readonly number[], opts: { threads?: number } = {}): Promise<number> {
+    return windowNll(await this.logits(ids, opts), ids, this.vocabSize);
+  }
+
   async dispose(): Promise<void> {
+    await this.context?.dispose();
     await this.model.dispose();
   }
 }

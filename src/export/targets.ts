@@ -1,0 +1,84 @@
+/**
+ * The export targets, one table: each row names a target, what it writes, its native types (the grids it
+ * stores without loss) and how to run it. `edgeq export --target <id>` and its --help read this table; a
+ * new format adds a row.
+ */
+import { UsageError } from '../core/errors.js';
+import { WRITABLE_TYPES, type WritableType } from '../formats/gguf/tensor-types.js';
+
+export interface ExportRequest {
+  modelDir: string;
+  out: string;
+  /** Target-specific weight type (e.g. GGUF q4_0). */
+  type?: string;
+  allowRequantize?: boolean;
+  /** Original float model, for error growth statements when requantizing. */
+  originalDir?: string;
+  onProgress?: (done: number, total: number, detail: string) => void;
+}
+
+export interface ExportOutcome {
+  target: string;
+  path: string;
+  bytes: number;
+  /** Machine-readable details (printed under --json). */
+  details: Record<string, unknown>;
+  /** Human-readable lines for the terminal. */
+  lines: string[];
+  warnings: string[];
+}
+
+export interface ExportTarget {
+  id: string;
+  description: string;
+  /** 'file' (one output file) or 'folder'. */
+  output: 'file' | 'folder';
+  /** Weight types the target can hold (the first is the default for float sources). */
+  types: readonly string[];
+  /** Which edgeq grids map onto a native type with no requantization, in words. */
+  lossless: string;
+  run(req: ExportRequest): Promise<ExportOutcome>;
+}
+
+export const EXPORT_TARGETS: readonly ExportTarget[] = [
+  {
+    id: 'gguf',
+    description: 'llama.cpp GGUF v3 (one file)',
+    output: 'file',
+    types: WRITABLE_TYPES,
+    lossless: 'int4 sym g32 → Q4_0, int8 sym g32 → Q8_0 (same integers and fp16 scales)',
+    async run(req) {
+      const { exportGguf } = await import('./gguf-export.js');
+      const type = req.type === undefined ? undefined : checkType(req.type, WRITABLE_TYPES);
+      const r = await exportGguf({
+        modelDir: req.modelDir,
+        out: req.out,
+        ...(type ? { type: type as WritableType } : {}),
+        allowRequantize: req.allowRequantize,
+        originalDir: req.originalDir,
+        onProgress: (d, t, name) => req.onProgress?.(d, t, name),
+      });
+      const types = new Map<string, number>();
+      for (const t of r.tensors) types.set(t.type, (types.get(t.type) ?? 0) + 1);
+      const lines = [
+        `wrote      ${r.path} (${(r.bytes / 1e6).toFixed(2)} MB, GGUF v3, file type ${r.fileType})`,
+        `tensors    ${r.tensors.length}: ${[...types].map(([k, v]) => `${k} ×${v}`).join(' · ')}`,
+        `how        ${Object.entries(r.counts).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(' · ')}`,
+        ...r.tensors.filter((t) => t.note).map((t) => `fallback   ${t.name}: ${t.note}`),
+      ];
+      return { target: 'gguf', path: r.path, bytes: r.bytes, details: r as unknown as Record<string, unknown>, lines, warnings: r.warnings };
+    },
+  },
+];
+
+export function findTarget(id: string): ExportTarget {
+  const t = EXPORT_TARGETS.find((x) => x.id === id);
+  if (!t) throw new UsageError('E_TARGET', `unknown export target '${id}'`, `targets: ${EXPORT_TARGETS.map((x) => x.id).join(', ')}`);
+  return t;
+}
+
+function checkType(type: string, allowed: readonly string[]): string {
+  const t = type.toLowerCase();
+  if (!allowed.includes(t)) throw new UsageError('E_EXPORT_TYPE', `--type ${type} is not a type of this target`, `types: ${allowed.join(', ')}`);
+  return t;
+}
