@@ -210,6 +210,7 @@ describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
     { label: 'stories-int4-g32-asym', model: 'stories260K', grid: { bits: 4, groupSize: 32, sym: false } },
     { label: 'stories-int4-g32-sym', model: 'stories260K', grid: { bits: 4, groupSize: 32, sym: true } },
     { label: 'stories-int4-pc-asym', model: 'stories260K', grid: { bits: 4, groupSize: -1, sym: false } },
+    { label: 'brown-int8-g128-asym', model: 'brownLlama7m', grid: { bits: 8, groupSize: 128, sym: false } },
     { label: 'stories-gptq-act-order-g32-asym', model: 'stories260K', grid: { bits: 4, groupSize: 32, sym: false }, method: 'gptq', actOrder: true },
   ];
   for (const q of quantized) {
@@ -219,7 +220,8 @@ describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
       const { config } = readModelConfig(dir);
       const nbits = r.linears.filter((x) => x.kind === 'matmulnbits');
       expect(nbits).toHaveLength(7 * config.numLayers); // every block linear runs as MatMulNBits
-      if (q.actOrder) expect(nbits.every((x) => x.actOrder === 'permuted')).toBe(true);
+      // act-order: every linear with 32-groups (all but stories' K = 172 down_proj, per channel) permuted
+      if (q.actOrder) expect(nbits.filter((x) => x.actOrder === 'permuted').map((x) => x.weight)).toEqual(nbits.filter((x) => !x.weight.includes('down_proj')).map((x) => x.weight));
       expect(r.rel).toBeLessThan(1e-5);
       expect(r.maxDiff).toBeLessThan(1e-3);
       expect(r.decodeDiff).toBeLessThan(1e-3);
@@ -243,6 +245,37 @@ describe('ONNX export runs in onnxruntime-node with edgeq\'s logits', () => {
       console.log(`brown int4 g64 sym on the LPBQ grid (onnxruntime, QNN export) vs edgeq's weights: logits rel L2 ${rel.toExponential(2)}`);
       expect(rel).toBeGreaterThan(0); // the scales did move…
       expect(rel).toBeLessThan(0.05); // …but the model is the same one
+    } finally {
+      await sess.release();
+    }
+  });
+
+  it('3-bit: refused before anything is written, with the reason; --allow-requantize re-quantizes to int4 and says by how much', async () => {
+    const dir = await quantize(FIXTURE_MODELS.stories260K, 'stories-int3-g32', { bits: 3, groupSize: 32, sym: false });
+    const out = path.join(tmp, 'stories-int3-onnx');
+    const err = await exportOnnx({ modelDir: dir, outDir: out }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdgeqError);
+    expect((err as EdgeqError).code).toBe('E_ONNX_GRID');
+    expect((err as EdgeqError).message).toMatch(/3-bit/);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('.stories-int3-onnx'))).toEqual([]);
+    const res = await exportOnnx({ modelDir: dir, outDir: out, requantize: { bits: 4, groupSize: 32, sym: false } });
+    const { config: c } = readModelConfig(dir);
+    const requant = res.graph.linears.filter((l) => l.requantized);
+    expect(requant).toHaveLength(7 * c.numLayers);
+    for (const l of requant) {
+      expect(l.requantized!.from).toMatch(/^int3_/);
+      expect(l.requantized!.to).toMatch(/^int4_/);
+      expect(l.requantized!.relError).toBeGreaterThan(0);
+      expect(l.requantized!.relError).toBeLessThan(0.2);
+    }
+    const sess = await ort.InferenceSession.create(res.modelFile, { intraOpNumThreads: 1 });
+    try {
+      const ids = tokens(12, c.vocabSize, 7);
+      const rel = relL2((await ortStep(sess, c, ids, null)).logits, await edgeqLogits(dir, ids));
+      console.log(`stories int3 g32 re-quantized to int4 g32 for MatMulNBits: logits rel L2 vs the int3 model ${rel.toExponential(2)}`);
+      expect(rel).toBeGreaterThan(0);
+      expect(rel).toBeLessThan(0.2);
     } finally {
       await sess.release();
     }

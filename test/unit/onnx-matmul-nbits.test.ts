@@ -63,7 +63,11 @@ function activations(m: number, k: number, seed: number): Float32Array {
 }
 
 describe('MatMulNBits packing runs in onnxruntime with the grid edgeq defines', () => {
-  const cases: { n: number; k: number; groupSize: number; sym: boolean; actOrder?: boolean; unevenGroups?: boolean; block: number }[] = [
+  const cases: { n: number; k: number; groupSize: number; sym: boolean; actOrder?: boolean; unevenGroups?: boolean; block: number; bits?: 4 | 8 }[] = [
+    { n: 24, k: 256, groupSize: 32, sym: true, block: 32, bits: 8 },
+    { n: 24, k: 384, groupSize: 128, sym: false, block: 128, bits: 8 },
+    { n: 12, k: 172, groupSize: -1, sym: false, block: 128, bits: 8 },
+    { n: 16, k: 256, groupSize: 64, sym: false, actOrder: true, block: 64, bits: 8 },
     { n: 24, k: 256, groupSize: 32, sym: true, block: 32 },
     { n: 24, k: 256, groupSize: 32, sym: false, block: 32 },
     { n: 20, k: 256, groupSize: 64, sym: false, block: 64 },
@@ -80,9 +84,9 @@ describe('MatMulNBits packing runs in onnxruntime with the grid edgeq defines', 
     { n: 16, k: 256, groupSize: 64, sym: true, actOrder: true, block: 64, unevenGroups: true },
   ];
   for (const [i, cs] of cases.entries()) {
-    const label = `K=${cs.k} N=${cs.n} g${cs.groupSize} ${cs.sym ? 'sym' : 'asym'}${cs.actOrder ? ' act-order' : ''} → block ${cs.block}`;
+    const label = `${cs.bits ?? 4}-bit K=${cs.k} N=${cs.n} g${cs.groupSize} ${cs.sym ? 'sym' : 'asym'}${cs.actOrder ? ' act-order' : ''} → block ${cs.block}`;
     it(label, async () => {
-      const q = randomQuantized({ n: cs.n, k: cs.k, bits: 4, groupSize: cs.groupSize, sym: cs.sym, actOrder: cs.actOrder, seed: 100 + i });
+      const q = randomQuantized({ n: cs.n, k: cs.k, bits: cs.bits ?? 4, groupSize: cs.groupSize, sym: cs.sym, actOrder: cs.actOrder, seed: 100 + i });
       if (cs.unevenGroups) {
         const rnd = seededRng(7 + i);
         q.gIdx = Int32Array.from({ length: q.k }, () => Math.floor(rnd() * q.numGroups)); // any column → any group
@@ -107,13 +111,16 @@ describe('MatMulNBits packing runs in onnxruntime with the grid edgeq defines', 
     });
   }
 
-  it('refuses 3-bit, 2-bit and 8-bit grids and group sizes that are no multiple of 16, naming the weight', () => {
-    for (const bits of [2, 3, 8] as Bits[]) {
+  it('refuses 2- and 3-bit grids, group sizes that are no multiple of 16, and 8-bit uneven act-order, naming the weight', () => {
+    for (const bits of [2, 3] as Bits[]) {
       const q = randomQuantized({ n: 4, k: 64, bits, groupSize: 32, sym: true, seed: 1 });
       expect(() => packMatMulNBits(q, 'model.layers.0.mlp.up_proj.weight')).toThrowError(UnsupportedError);
       expect(() => packMatMulNBits(q, 'model.layers.0.mlp.up_proj.weight')).toThrowError(/model\.layers\.0\.mlp\.up_proj\.weight.*bit/);
     }
     const odd = randomQuantized({ n: 4, k: 72, bits: 4, groupSize: 24, sym: true, seed: 2 });
     expect(() => packMatMulNBits(odd)).toThrowError(/group size 24/);
+    const uneven = randomQuantized({ n: 4, k: 64, bits: 8, groupSize: 32, sym: true, actOrder: true, seed: 3 });
+    uneven.gIdx = Int32Array.from({ length: 64 }, (_, c) => (c < 40 ? 0 : 1));
+    expect(() => packMatMulNBits(uneven)).toThrowError(/g_idx/);
   });
 });

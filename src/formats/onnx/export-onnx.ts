@@ -17,6 +17,7 @@ import { openAtomicFile, type AtomicFile } from '../../core/atomic-write.js';
 import { UnsupportedError } from '../../core/errors.js';
 import { readModelConfig } from '../../model/model-dir.js';
 import { getQType, listQTypes } from '../../qtypes/registry.js';
+import type { GridSpec } from '../../qtypes/types.js';
 import { openWeightSource, type WeightSource } from '../../model/weight-source.js';
 import { withAtomicDir } from '../edgeq/atomic-dir.js';
 import { copyModelSideFiles } from '../edgeq/side-files.js';
@@ -41,6 +42,8 @@ export interface OnnxExportOptions {
   quantized?: 'matmulnbits' | 'dequantized';
   /** Longest sequence the graph accepts (RoPE cache rows; default max_position_embeddings). */
   maxPositions?: number;
+  /** Re-quantize linears MatMulNBits cannot hold onto this grid instead of refusing (e.g. { bits: 4, groupSize: 32, sym: false }). */
+  requantize?: GridSpec;
   producerVersion?: string;
   onTensor?: (name: string) => void;
   /** Wraps the checkpoint's weights (e.g. the QNN export re-expresses quantized linears on the LPBQ grid). */
@@ -92,7 +95,7 @@ function checkGrids(src: WeightSource, quantized: OnnxExportOptions['quantized']
       throw new UnsupportedError(
         'E_ONNX_GRID',
         `${name} (${t.dtype}) cannot be exported as com.microsoft.MatMulNBits: ${problem}`,
-        're-quantize with --bits 4 and --group-size 32, 64 or 128 (or per channel); or use --target gguf',
+        'allow re-quantization to int4 (--allow-requantize), re-quantize with --bits 4 and --group-size 32, 64 or 128 (or per channel), or use --target gguf',
       );
   }
 }
@@ -101,14 +104,14 @@ export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportRes
   const { config } = readModelConfig(opts.modelDir);
   const src = await openWeightSource(opts.modelDir, { checkFinite: true });
   try {
-    checkGrids(src, opts.quantized);
+    if (!opts.requantize) checkGrids(src, opts.quantized);
     return await withAtomicDir(opts.outDir, { overwrite: opts.overwrite }, async (tmp) => {
       const data = await openAtomicFile(path.join(tmp, ONNX_DATA_FILE));
       let info: LlamaGraphInfo;
       let g: GraphBuilder;
       try {
         g = new GraphBuilder(new ExternalDataSink(data, ONNX_DATA_FILE));
-        info = await buildLlamaGraph(g, config, opts.weights ? opts.weights(src) : src, { quantized: opts.quantized, maxPositions: opts.maxPositions, onTensor: opts.onTensor });
+        info = await buildLlamaGraph(g, config, opts.weights ? opts.weights(src) : src, { quantized: opts.quantized, maxPositions: opts.maxPositions, requantize: opts.requantize, onTensor: opts.onTensor });
         await data.commit();
       } catch (err) {
         await data.abort();

@@ -20,10 +20,24 @@
 import type { LlamaConfig } from '../../arch/llama-config.js';
 import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../../arch/llama-tensors.js';
 import { RopeTable } from '../../infer/rope.js';
-import { dequantize } from '../../qtypes/registry.js';
-import type { QuantizedWeight } from '../../qtypes/types.js';
+import { dequantize, fallbackGrid, qtypeFor } from '../../qtypes/registry.js';
+import type { GridSpec, QuantizedWeight } from '../../qtypes/types.js';
 import type { GraphBuilder } from './graph-builder.js';
-import { packMatMulNBits } from './matmul-nbits.js';
+import { matmulNBitsProblem, packMatMulNBits } from './matmul-nbits.js';
+
+/** Plain RTN of q's dequantized weights on `grid` (per channel when the group does not divide k). */
+function requantizeFor(q: QuantizedWeight, grid: GridSpec, name: string): { q: QuantizedWeight; relError: number } {
+  const w = dequantize(q);
+  const rq = qtypeFor(fallbackGrid(grid, q.k)).quantizeRef(w, q.n, q.k, name);
+  const w2 = dequantize(rq);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < w.length; i++) {
+    num += (w2[i] - w[i]) ** 2;
+    den += w[i] * w[i];
+  }
+  return { q: rq, relError: den > 0 ? Math.sqrt(num / den) : 0 };
+}
 
 export interface OnnxWeightProvider {
   readF32(name: string): Promise<Float32Array>;
@@ -36,6 +50,11 @@ export interface LlamaGraphOptions {
   quantized?: 'matmulnbits' | 'dequantized';
   /** Rows of the RoPE cos/sin caches = the longest sequence the graph accepts (default max_position_embeddings). */
   maxPositions?: number;
+  /**
+   * Grid to re-quantize (plain min/max RTN of the dequantized weights) quantized linears MatMulNBits cannot
+   * hold (2/3-bit, odd group sizes); without it they are refused. The error this adds is reported per linear.
+   */
+  requantize?: GridSpec;
   onTensor?: (name: string) => void;
 }
 
@@ -56,6 +75,8 @@ export interface OnnxLinearInfo {
   blockSize?: number;
   /** Act-order weights: columns permuted to contiguous groups (activation gathered) or the g_idx input. */
   actOrder?: 'permuted' | 'g_idx';
+  /** Set when the weight was re-quantized to fit MatMulNBits: its types and ‖Ŵ_new − Ŵ_old‖ / ‖Ŵ_old‖. */
+  requantized?: { from: string; to: string; relError: number };
 }
 
 export interface LlamaGraphInfo {
@@ -151,7 +172,14 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
 
   const linear = async (weight: string, x: string, n: number, k: number, bias: string | null, p: string): Promise<string> => {
     opts.onTensor?.(weight);
-    const q = await src.readQuantized(weight);
+    let q = await src.readQuantized(weight);
+    let requantized: OnnxLinearInfo['requantized'];
+    if (q && mode === 'matmulnbits' && opts.requantize && matmulNBitsProblem(q)) {
+      const from = q.qtype;
+      const r = requantizeFor(q, opts.requantize, weight);
+      q = r.q;
+      requantized = { from, to: q.qtype, relError: r.relError };
+    }
     let y: string;
     if (q && mode === 'matmulnbits') {
       const m = packMatMulNBits(q, weight);
@@ -162,7 +190,7 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
       if (m.zeroPoints || m.gIdx) inputs.push(m.zeroPoints ? await g.initializer(`${weight}.zero_points`, m.zeroPoints.dtype, m.zeroPoints.dims, m.zeroPoints.data) : '');
       if (m.gIdx) inputs.push(await g.initializer(`${weight}.g_idx`, 'INT32', [k], m.gIdx));
       y = g.op('MatMulNBits', `${p}/MatMulNBits`, inputs, { K: k, N: n, bits: m.bits, block_size: m.blockSize }, 'com.microsoft');
-      info.linears.push({ weight, kind: 'matmulnbits', quantized: true, initializer: B, input: x, output: y, n, k, blockSize: m.blockSize, actOrder: m.inputPerm ? 'permuted' : m.gIdx ? 'g_idx' : undefined });
+      info.linears.push({ weight, kind: 'matmulnbits', quantized: true, initializer: B, input: x, output: y, n, k, blockSize: m.blockSize, actOrder: m.inputPerm ? 'permuted' : m.gIdx ? 'g_idx' : undefined, requantized });
     } else {
       const w = q ? dequantize(q) : await src.readF32(weight);
       const wt = await g.initializer(denseWeightName(weight), 'FLOAT', [k, n], transpose(w, n, k));

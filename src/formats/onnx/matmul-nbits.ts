@@ -24,8 +24,11 @@
 import { UnsupportedError } from '../../core/errors.js';
 import type { QuantizedWeight } from '../../qtypes/types.js';
 
-/** Bit widths edgeq exports as MatMulNBits (the CPU kernel of onnxruntime 1.23 is verified at 4 bits). */
-export const MATMUL_NBITS_BITS: readonly number[] = [4];
+/**
+ * Bit widths edgeq exports as MatMulNBits: 4 and 8 run in onnxruntime 1.23's CPU kernel (verified in the
+ * unit test); its constructor rejects 2-bit, and 3-bit has no MatMulNBits layout.
+ */
+export const MATMUL_NBITS_BITS: readonly number[] = [4, 8];
 const BLOCK_SIZES = [128, 64, 32, 16];
 
 export interface MatMulNBitsWeight {
@@ -65,7 +68,7 @@ function contiguousGroupOrder(q: QuantizedWeight): Int32Array | null {
 /** Why a weight cannot be a MatMulNBits, or null when it can. */
 export function matmulNBitsProblem(q: Pick<QuantizedWeight, 'grid' | 'k' | 'groupSize' | 'numGroups'>): string | null {
   if (!MATMUL_NBITS_BITS.includes(q.grid.bits)) {
-    return `${q.grid.bits}-bit weights: edgeq exports MatMulNBits at ${MATMUL_NBITS_BITS.join('/')} bits only (the op's 4-bit kernels are the ones onnxruntime runs everywhere; 3-bit has no MatMulNBits layout)`;
+    return `${q.grid.bits}-bit weights: MatMulNBits is exported at ${MATMUL_NBITS_BITS.join(' and ')} bits (onnxruntime's CPU kernel rejects 2-bit; 3-bit has no MatMulNBits layout)`;
   }
   if (q.numGroups > 1 && !BLOCK_SIZES.some((b) => q.groupSize % b === 0)) {
     return `group size ${q.groupSize} is not a multiple of a MatMulNBits block size (16, 32, 64 or 128)`;
@@ -100,6 +103,8 @@ export function packMatMulNBits(q: QuantizedWeight, name = 'weight'): MatMulNBit
   const perByte = 8 / bits;
   const inputPerm = q.gIdx ? contiguousGroupOrder(q) : null;
   const useGIdx = q.gIdx !== null && inputPerm === null;
+  if (useGIdx && bits !== 4)
+    throw new UnsupportedError('E_ONNX_GRID', `${name}: act-order groups of unequal size need MatMulNBits' g_idx input, which onnxruntime dequantizes at 4 bits only`, 're-quantize with --bits 4');
   // Block j of a row takes the scale/zero of group groupOfBlock(j).
   const groupOfBlock = (j: number): number => (q.numGroups === 1 ? 0 : Math.floor((j * blockSize) / q.groupSize));
   const b = new Uint8Array(n * kBlocks * blobSize);
