@@ -1,6 +1,7 @@
 /** `edgeq inspect M`: architecture, parameter count, dtypes, sizes per tensor group. */
 import type { Argv, CommandModule } from 'yargs';
 import { inspectModel } from '../../model/inspect-model.js';
+import { inspectGguf } from '../../formats/gguf/inspect-gguf.js';
 import { createProgress } from '../progress.js';
 import { fmt, printJson, resolveModelDir, table, type CommonArgs } from '../shared.js';
 
@@ -23,10 +24,23 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print JSON on stdout' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress output' })
       .example('$0 inspect', 'the bundled brown-llama-7m')
-      .example('$0 inspect ./my-model --check-finite --json', 'scan a local checkpoint for NaN/Inf weights') as Argv<InspectArgs>,
+      .example('$0 inspect ./my-model --check-finite --json', 'scan a local checkpoint for NaN/Inf weights')
+      .example('$0 inspect out/model.gguf', 'a GGUF file: header, metadata, tensors and types') as Argv<InspectArgs>,
   handler: async (argv) => {
     const progress = createProgress({ quiet: argv.quiet || argv.json });
     try {
+      if (argv.model.toLowerCase().endsWith('.gguf')) {
+        progress.stop();
+        const g = await inspectGguf(argv.model);
+        if (argv.json) return printJson(g);
+        const meta = Object.entries(g.metadata).map(([k, v]) => `  ${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+        process.stdout.write(
+          `gguf        ${g.file} · v${g.version} · ${mb(g.bytes)} · alignment ${g.alignment} · data at ${g.dataOffset} · ${fmt(g.bitsPerWeight)} bits/weight\n` +
+            `types       ${Object.entries(g.types).map(([k, v]) => `${k} ${v.tensors} (${mb(v.bytes)})`).join(' · ')}\nmetadata\n${meta.join('\n')}\n\n` +
+            `${table([['tensor', 'type', 'dims', 'bytes'], ...g.tensors.map((t) => [t.name, t.type, `[${t.dims.join(', ')}]`, t.bytes])])}\n`,
+        );
+        return;
+      }
       const dir = await resolveModelDir(argv.model, progress);
       const r = await inspectModel(dir, { checkFinite: argv['check-finite'] });
       progress.stop();
