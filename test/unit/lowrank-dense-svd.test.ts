@@ -52,9 +52,10 @@ describe('symmetricEigen', () => {
 
 describe('denseSvd', () => {
   const shapes: Array<[number, number]> = [[1, 1], [1, 6], [6, 1], [8, 8], [13, 5], [5, 13], [30, 17]];
-  it.each(shapes)('A (%i×%i) = UΣVᵀ, orthonormal U and V, σ² = eigs(AᵀA) from mathjs', (m, n) => {
+  const modes = shapes.flatMap(([m, n]) => [[m, n, true], [m, n, false]] as Array<[number, number, boolean]>);
+  it.each(modes)('A (%i×%i) = UΣVᵀ, orthonormal U and V, σ² = eigs(AᵀA) from mathjs (QR-preconditioned: %s)', (m, n, precondition) => {
     const a = randomMatrix(m, n, m * 31 + n);
-    const d = denseSvd(a, m, n);
+    const d = denseSvd(a, m, n, { precondition });
     const p = Math.min(m, n);
     expect(d.p).toBe(p);
     expect(Math.sqrt(frob2(reconstructSvd(d), a) / frob2(a))).toBeLessThan(1e-13);
@@ -67,11 +68,11 @@ describe('denseSvd', () => {
     for (let i = 0; i < p; i++) expect(Math.abs(d.s[i]! ** 2 - ref[i]!)).toBeLessThan(1e-11 * ref[0]!);
   });
 
-  it('rank-deficient input: exact zeros, completed orthonormal U, exact reconstruction', () => {
+  it.each([true, false])('rank-deficient input: exact zeros, completed orthonormal U, exact reconstruction (preconditioned: %s)', (precondition) => {
     const m = 12;
     const n = 9;
     const a = matrixWithSpectrum(m, n, [5, 3, 0.5], 21); // rank 3
-    const d = denseSvd(a, m, n);
+    const d = denseSvd(a, m, n, { precondition });
     expect(d.s[0]).toBeCloseTo(5, 12);
     expect(d.s[1]).toBeCloseTo(3, 12);
     expect(d.s[2]).toBeCloseTo(0.5, 12);
@@ -80,12 +81,12 @@ describe('denseSvd', () => {
     expect(orthoError(d.v, n, 9)).toBeLessThan(1e-12);
     expect(Math.sqrt(frob2(reconstructSvd(d), a) / frob2(a))).toBeLessThan(1e-13);
     // the zero matrix and a single nonzero row
-    const z = denseSvd(new Float64Array(4 * 3), 4, 3);
+    const z = denseSvd(new Float64Array(4 * 3), 4, 3, { precondition });
     expect(Array.from(z.s)).toEqual([0, 0, 0]);
     expect(orthoError(z.u, 4, 3)).toBeLessThan(1e-15);
     const one = new Float64Array(4 * 3);
     one.set([3, 0, 4], 3);
-    const d1 = denseSvd(one, 4, 3);
+    const d1 = denseSvd(one, 4, 3, { precondition });
     expect(d1.s[0]).toBeCloseTo(5, 14);
     expect(orthoError(d1.u, 4, 3)).toBeLessThan(1e-14);
   });
@@ -114,6 +115,16 @@ describe('denseSvd', () => {
       const err = frob2(reconstructSvd(d, r), a);
       const tail = s.slice(r).reduce((x, y) => x + y * y, 0);
       expect(Math.abs(err - tail)).toBeLessThan(1e-8 * tail);
+    }
+  });
+
+  it('the QR-preconditioned fast path equals the plain one-sided Jacobi reference (same σ, same subspaces)', () => {
+    for (const [m, n] of [[40, 25], [25, 40], [30, 30]] as const) {
+      const a = matrixWithSpectrum(m, n, Array.from({ length: Math.min(m, n) }, (_, i) => 0.8 ** i), m + n);
+      const fast = denseSvd(a, m, n);
+      const ref = denseSvd(a, m, n, { precondition: false });
+      for (let i = 0; i < fast.p; i++) expect(Math.abs(fast.s[i]! - ref.s[i]!)).toBeLessThan(1e-13);
+      for (const r of [3, 10]) expect(Math.sqrt(frob2(reconstructSvd(fast, r), reconstructSvd(ref, r)) / frob2(reconstructSvd(ref, r)))).toBeLessThan(1e-11);
     }
   });
 
