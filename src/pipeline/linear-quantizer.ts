@@ -11,7 +11,7 @@ import type { MatmulBackend } from '../kernels/backend.js';
 import { dequantValue, fp16Ceil, FP16_MAX, FP16_MIN_POSITIVE, maxQ, quantCode } from '../qtypes/int-grid.js';
 import type { Linalg64 } from '../quantizers/linalg64.js';
 import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
-import { gptqQuantize } from '../quantizers/gptq.js';
+import { gptqPrepare, gptqSolve, type GptqHinv } from '../quantizers/gptq.js';
 import { HessianAccumulator } from '../quantizers/hessian.js';
 import { quantizeRtn } from '../quantizers/rtn.js';
 import type { QuantMethod } from './plan.js';
@@ -41,11 +41,25 @@ export class SquareMeanAccumulator implements LayerStats {
   }
 }
 
+/**
+ * GPTQ's statistic. Its Hinv is formed once and shared by every weight of the group (q/k/v, gate/up: one
+ * input, one H); with `inPlace` (H living in Linalg64.matrix(k)) H is overwritten by it, so no further
+ * statistics may be added after the first solve.
+ */
 class HessianStats implements LayerStats {
   readonly kind = 'hessian';
-  constructor(readonly acc: HessianAccumulator) {}
+  private hinv: GptqHinv | null = null;
+  constructor(
+    readonly acc: HessianAccumulator,
+    private readonly inPlace: boolean,
+  ) {}
   add(x: Float32Array, rows: number): void {
+    if (this.hinv) throw new Error('Hessian statistics were already consumed by a GPTQ solve');
     this.acc.addBatch(x, rows);
+  }
+  hinvFor(o: { damp: number; actOrder?: boolean; linalg?: Linalg64; name?: string }): GptqHinv {
+    this.hinv ??= gptqPrepare(this.acc.H, this.acc.k, { ...o, inPlace: this.inPlace });
+    return this.hinv;
   }
 }
 
@@ -55,8 +69,12 @@ export function statsFor(method: QuantMethod, imatrix: boolean): StatsKind | nul
   return null;
 }
 
-export function createStats(kind: StatsKind, k: number, backend: MatmulBackend): LayerStats {
-  return kind === 'hessian' ? new HessianStats(new HessianAccumulator(k, { backend })) : new SquareMeanAccumulator(k);
+/**
+ * `storage` (Hessian only): where H lives, e.g. linalg.matrix(k); GPTQ then inverts it in place (the
+ * statistics of one group at a time: the next group's createStats reuses the same storage).
+ */
+export function createStats(kind: StatsKind, k: number, backend: MatmulBackend, storage?: Float64Array): LayerStats {
+  return kind === 'hessian' ? new HessianStats(new HessianAccumulator(k, { backend, storage }), !!storage) : new SquareMeanAccumulator(k);
 }
 
 export interface LinearQuantOptions {
@@ -76,14 +94,17 @@ export interface LinearQuantResult {
   loss?: number;
   /** Groups moved to a coarser zero ≥ 1 grid because their zero point 0 could not be stored (minZero 1). */
   regriddedGroups?: number;
+  /** dequantize(q) (n, k), when the solver had it at hand (GPTQ: its working copy); else compute it. */
+  dequantized?: Float32Array;
 }
 
 export function quantizeLinear(method: QuantMethod, w: Float32Array, n: number, k: number, grid: GridSpec, stats: LayerStats | null, opts: LinearQuantOptions): LinearQuantResult {
   let res: LinearQuantResult;
   if (method === 'gptq') {
     if (!(stats instanceof HessianStats)) throw new Error('GPTQ needs Hessian statistics');
-    const r = gptqQuantize(w, n, k, stats.acc.H, grid, { damp: opts.damp ?? 0.01, actOrder: opts.actOrder, backend: opts.backend, linalg: opts.linalg, name: opts.name });
-    res = { q: r.q, loss: r.loss };
+    const hinv = stats.hinvFor({ damp: opts.damp ?? 0.01, actOrder: opts.actOrder, linalg: opts.linalg, name: opts.name });
+    const r = gptqSolve(w, n, k, hinv, grid, { actOrder: opts.actOrder, backend: opts.backend, name: opts.name, returnDequantized: true });
+    res = { q: r.q, loss: r.loss, dequantized: r.dequantized };
     // act-order that happened to keep the natural column order: store the (default) g_idx the plan promised
     if (opts.actOrder && r.q.gIdx === null && r.q.groupSize < k) r.q.gIdx = Int32Array.from({ length: k }, (_, c) => Math.floor(c / r.q.groupSize));
   } else {
@@ -93,7 +114,10 @@ export function quantizeLinear(method: QuantMethod, w: Float32Array, n: number, 
   if ((opts.minZero ?? 0) >= 1 && !grid.sym) {
     // RTN re-grids from the weights it saw; GPTQ from its own solution (its error feedback is already spent).
     const regridded = enforceMinZero(res.q, method === 'gptq' ? null : w, opts.name);
-    if (regridded > 0) res.regriddedGroups = regridded;
+    if (regridded > 0) {
+      res.regriddedGroups = regridded;
+      delete res.dequantized; // no longer what q dequantizes to
+    }
   }
   return res;
 }

@@ -19,7 +19,8 @@ import { dequantize, quantizeRtnFake } from './fake-quant.js';
 import { createWasmLinalg64 } from '../quantizers/linalg64-wasm.js';
 import { awqTransformBlock, type AwqMappingReport } from '../quantizers/awq.js';
 import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
-import { BlockRunner, embedCalibration, type CalibActivations } from './activations.js';
+import { BlockRunner, streamEmbedding, type CalibActivations } from './activations.js';
+import { logMemory } from './memory-log.js';
 import { freeBlockWeights, readBlockF32, toBlockWeights, type BlockF32 } from './block-weights.js';
 import { buildQuantPlan, type PeakMemoryEstimate, type PlanRequest, type QuantPlan } from './plan.js';
 import { createCheckpointSink, minZeroFor, type CheckpointFormat, type CheckpointSink } from './checkpoint-sink.js';
@@ -119,16 +120,25 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   const layers: LayerReport[] = [];
   const awqReports: QuantizeReport['awq'] = [];
   try {
-    const embed = await ckpt.readF32(GLOBAL_TENSORS.embed, { checkFinite: true });
     const needsCalibration = req.method !== 'rtn' || !!req.imatrix;
     if (needsCalibration && !cal) throw new UsageError('E_NO_CALIBRATION', `--method ${req.method}${req.imatrix ? ' --imatrix' : ''} needs calibration data`);
-    const acts: CalibActivations | null = needsCalibration && cal ? embedCalibration(embed, cal.ids, cal.n, cal.seqLen, c.hiddenSize) : null;
-    await writer.writeDense(GLOBAL_TENSORS.embed, embed);
+    logMemory('start');
+    if (linalg) linalg.matrix(Math.max(...LLAMA_LINEARS.map((s) => s.shape(c)[1]))); // the one Hessian buffer, at its largest
+    // the embedding streams by bands of rows: calibration rows gathered, every band copied to the output
+    const acts: CalibActivations | null = await streamEmbedding(
+      ckpt,
+      GLOBAL_TENSORS.embed,
+      c.hiddenSize,
+      needsCalibration && cal ? { ids: cal.ids, n: cal.n, T: cal.seqLen } : null,
+      (band) => writer.writeDense(GLOBAL_TENSORS.embed, band),
+    );
+    logMemory('embedding');
     const runner = acts ? new BlockRunner(c, req.backend, acts.T) : null;
     for (let l = 0; l < c.numLayers; l++) {
       const step = (s: string) => req.onProgress?.({ block: l, blocks: c.numLayers, step: s });
       await step('load');
       const block: BlockF32 = await readBlockF32(ckpt, c, l);
+      logMemory(`block ${l} loaded`);
       if (req.method === 'awq' && acts) {
         await step('awq search');
         awqReports.push({ block: l, mappings: awqTransformBlock(c, block, acts, { gridFor: (role) => gridOf.get(linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!))!, fakeQuant: quantizeRtnFake, backend: req.backend }) });
@@ -139,23 +149,26 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
         let stats: LayerStats | null = null;
         const kind = statsFor(req.method, !!req.imatrix);
         if (kind && acts && runner) {
-          const acc = createStats(kind, block.linears[g.roles[0]].k, req.backend);
+          const k = block.linears[g.roles[0]].k;
+          const acc = createStats(kind, k, req.backend, kind === 'hessian' && linalg ? linalg.matrix(k) : undefined);
           stats = acc;
           const w = toBlockWeights(req.backend, block);
           runner.run(w, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && acc.add(x, T) });
           freeBlockWeights(w);
+          logMemory(`block ${l} ${g.point} statistics`);
         }
         for (const role of g.roles) {
           const lin = block.linears[role];
           const name = linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!);
           const t1 = performance.now();
           const res = quantizeLinear(req.method, lin.w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero });
-          const wq = dequantize(res.q);
+          const wq = res.dequantized ?? dequantize(res.q);
           const rel = relError(lin.w, wq);
           lin.w = wq; // later groups see the quantized weights
           quantized.set(role, res.q);
           layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups, seconds: (performance.now() - t1) / 1000 });
           (provenance.layerErrors as Record<string, number>)[name] = rel;
+          logMemory(`block ${l} ${role} quantized`);
         }
       }
       if (acts && runner) {
@@ -163,6 +176,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
         const w = toBlockWeights(req.backend, block);
         runner.run(w, acts, { propagate: true });
         freeBlockWeights(w);
+        logMemory(`block ${l} propagated`);
       }
       await step('write');
       await writer.writeDense(normName(l, 'input_layernorm'), block.inputNorm);
@@ -176,6 +190,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     await writer.writeDense(GLOBAL_TENSORS.finalNorm, await ckpt.readF32(GLOBAL_TENSORS.finalNorm, { checkFinite: true }));
     if (!c.tieWordEmbeddings) await writer.writeDense(GLOBAL_TENSORS.lmHead, await ckpt.readF32(GLOBAL_TENSORS.lmHead, { checkFinite: true }));
     await writer.finish(provenance);
+    logMemory('finish');
   } catch (err) {
     await writer.abort();
     throw err;

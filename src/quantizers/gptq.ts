@@ -38,25 +38,33 @@ import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
 import { tsLinalg64, type Linalg64 } from './linalg64.js';
 import { assertFinite } from './rtn.js';
 
-export interface GptqOptions {
-  /** Relative damping percdamp: H += damp·mean(diag H)·I (default 0.01). */
-  damp?: number;
+/** gptqSolve's options (the group/clip/block choices and the backend; damping lives in gptqPrepare). */
+export interface GptqSolveOptions {
   /** Lazy-batch block width (default 128; rounded up to a multiple of the group size). */
   blockSize?: number;
-  /** Quantize columns in order of decreasing diag(H) (desc_act). */
+  /** Quantize columns in order of decreasing diag(H) (desc_act); must match the Hinv's. */
   actOrder?: boolean;
   /** quant.py MSE clip search for group params (grid 100, maxshrink 0.8, norm 2.4). */
   mseClip?: boolean;
   /** Backend for the lazy batch update (default: the scalar backend). */
   backend?: MatmulBackend;
-  /** Float64 Cholesky etc. (default: TypeScript; createWasmLinalg64() for large k). */
-  linalg?: Linalg64;
   /** Tensor name for error messages. */
   name?: string;
+  /** Also return the solved weights Q (n, k) in original column order (what dequantize(q) gives), in the working copy. */
+  returnDequantized?: boolean;
+  /** Overwrite w: it is the working copy and ends holding Q in original order (= result.dequantized). */
+  inPlace?: boolean;
+  /** Columns of the lazy batch update per backend call (default 1024): bounds the (n, cols) product buffer. */
+  lazyColumns?: number;
+}
+
+export interface GptqOptions extends GptqSolveOptions {
+  /** Relative damping percdamp: H += damp·mean(diag H)·I (default 0.01). */
+  damp?: number;
+  /** Float64 Cholesky etc. (default: TypeScript; createWasmLinalg64() for large k). */
+  linalg?: Linalg64;
   /** Damping increases tried after a failed factorization (default 30). */
   maxDampRetries?: number;
-  /** Also return the solved weights Q (n, k) in original column order (what dequantize(q) gives). */
-  returnDequantized?: boolean;
 }
 
 export interface GptqResult {
@@ -65,7 +73,7 @@ export interface GptqResult {
   loss: number;
   /** The relative damping that made H factorizable (opts.damp unless retries were needed). */
   dampUsed: number;
-  /** Q (n, k), when opts.returnDequantized. */
+  /** Q (n, k), when opts.returnDequantized or inPlace (the working copy; w itself when inPlace). */
   dequantized?: Float32Array;
 }
 
@@ -79,31 +87,42 @@ export function actOrderPermutation(diag: Float64Array): Int32Array {
   return Int32Array.from(idx);
 }
 
-/** Quantizes W (n, k) with Hessian H (k, k) on `grid`; see the module comment. H and W are not modified. */
-export function gptqQuantize(
-  w: Float32Array,
-  n: number,
-  k: number,
-  H: Float64Array,
-  grid: GridSpec,
-  opts: GptqOptions = {},
-): GptqResult {
+/** What the column loop needs from H: U (upper, UᵀU = (P·H_damped·Pᵀ)⁻¹), the permutation, dead columns. */
+export interface GptqHinv {
+  readonly k: number;
+  /** (k, k) upper-triangular Hinv in permuted order. */
+  readonly U: Float64Array;
+  /** perm[i] = original column of permuted column i. */
+  readonly perm: Int32Array;
+  /** dead[c] = 1: original column c had diag(H) = 0 (its weights are zeroed). */
+  readonly dead: Uint8Array;
+  /** The relative damping that made H factorizable. */
+  readonly dampUsed: number;
+}
+
+export interface GptqPrepareOptions {
+  damp?: number;
+  actOrder?: boolean;
+  linalg?: Linalg64;
+  name?: string;
+  maxDampRetries?: number;
+  /**
+   * Overwrite H with U (permute, damp and invert it where it is, e.g. in Linalg64.matrix(k): no second
+   * k×k copy). Default false: H is left alone and U is a new array (the reference path).
+   */
+  inPlace?: boolean;
+}
+
+/** Steps 1-4 of the module comment: one Hinv serves every weight that shares H (q/k/v, gate/up). */
+export function gptqPrepare(H: Float64Array, k: number, opts: GptqPrepareOptions = {}): GptqHinv {
   const name = opts.name;
-  checkGroupable(grid, k, name);
-  if (w.length < n * k) throw new UsageError('E_QUANT_SHAPE', `weight${name ? ` '${name}'` : ''} has ${w.length} values, expected n*k = ${n * k}`);
+  if (!Number.isInteger(k) || k < 1) throw new UsageError('E_HESSIAN_SHAPE', `Hessian width k must be a positive integer, got ${k}`);
   if (H.length < k * k) throw new UsageError('E_HESSIAN_SHAPE', `Hessian has ${H.length} values, expected k*k = ${k * k}`);
-  assertFinite(w, n * k, name);
   for (let i = 0; i < k * k; i++) {
     if (!Number.isFinite(H[i]!)) throw new EdgeqError('E_HESSIAN_NONFINITE', `the Hessian${name ? ` of '${name}'` : ''} has a non-finite value at ${i}`, 'calibration activations overflowed; check the calibration data and the fp32 forward pass');
   }
   const damp0 = opts.damp ?? 0.01;
   if (!(damp0 >= 0) || !Number.isFinite(damp0)) throw new UsageError('E_GPTQ_DAMP', `damp must be a finite value ≥ 0, got ${damp0}`);
-  const q = allocQuantized(qtypeFor(grid).id, grid, n, k);
-  const g = q.groupSize;
-  const G = q.numGroups;
-  const bs0 = opts.blockSize ?? 128;
-  if (!Number.isInteger(bs0) || bs0 < 1) throw new UsageError('E_GPTQ_BLOCK', `blockSize must be a positive integer, got ${bs0}`);
-  const B = g < k ? Math.ceil(bs0 / g) * g : bs0; // groups never straddle blocks
 
   // 1-2. dead columns, permutation
   const diag = new Float64Array(k);
@@ -116,26 +135,31 @@ export function gptqQuantize(
     }
   }
   const perm = opts.actOrder ? actOrderPermutation(diag) : Int32Array.from({ length: k }, (_, i) => i);
-  const W = new Float32Array(n * k); // (n, k) permuted working copy
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < k; j++) W[r * k + j] = dead[perm[j]!] ? 0 : w[r * k + perm[j]!]!;
-  }
 
   // 3-4. damping with retries, Hinv
   let meanDiag = 0;
   for (let i = 0; i < k; i++) meanDiag += diag[i]!;
   meanDiag /= k;
   const linalg = opts.linalg ?? tsLinalg64;
-  const U = new Float64Array(k * k); // (k, k) permuted H, then Hinv (upper)
+  let U: Float64Array;
+  if (opts.inPlace) {
+    U = H.length === k * k ? H : H.subarray(0, k * k);
+    if (opts.actOrder) permuteSymmetricInPlace(U, k, perm);
+  } else U = new Float64Array(k * k); // (k, k) permuted H, then Hinv (upper)
   let dampUsed = damp0;
   const retries = opts.maxDampRetries ?? 30;
   for (let attempt = 0; ; attempt++) {
-    for (let i = 0; i < k; i++) {
-      const hi = perm[i]! * k;
-      for (let j = 0; j < k; j++) U[i * k + j] = H[hi + perm[j]!]!;
-      U[i * k + i] = diag[perm[i]!]! + dampUsed * meanDiag;
+    if (opts.inPlace) {
+      for (let i = 0; i < k; i++) U[i * k + i] = diag[perm[i]!]! + dampUsed * meanDiag;
+      if (linalg.cholInverseUpperInPlace(U, k, PIVOT_TOL)) break;
+    } else {
+      for (let i = 0; i < k; i++) {
+        const hi = perm[i]! * k;
+        for (let j = 0; j < k; j++) U[i * k + j] = H[hi + perm[j]!]!;
+        U[i * k + i] = diag[perm[i]!]! + dampUsed * meanDiag;
+      }
+      if (linalg.cholInverseUpper(U, k, { out: U, pivotTol: PIVOT_TOL })) break;
     }
-    if (linalg.cholInverseUpper(U, k, { out: U, pivotTol: PIVOT_TOL })) break;
     if (attempt >= retries) {
       throw new EdgeqError(
         'E_GPTQ_HESSIAN',
@@ -145,14 +169,90 @@ export function gptqQuantize(
     }
     dampUsed = Math.max(dampUsed + 0.01, 2 * dampUsed);
   }
+  return { k, U, perm, dead, dampUsed };
+}
+
+/** In place: A (k, k) -> P·A·Pᵀ, i.e. A'[i, j] = A[perm[i], perm[j]], with two k-long temporaries. */
+export function permuteSymmetricInPlace(a: Float64Array, k: number, perm: Int32Array): void {
+  const tmp = new Float64Array(k);
+  for (let r = 0; r < k; r++) {
+    const row = a.subarray(r * k, (r + 1) * k);
+    tmp.set(row);
+    for (let j = 0; j < k; j++) row[j] = tmp[perm[j]!]!;
+  }
+  // rows: row i <- old row perm[i], cycle by cycle
+  const done = new Uint8Array(k);
+  for (let s = 0; s < k; s++) {
+    if (done[s] || perm[s] === s) continue;
+    tmp.set(a.subarray(s * k, (s + 1) * k)); // old row s
+    let i = s;
+    for (;;) {
+      done[i] = 1;
+      const src = perm[i]!;
+      if (src === s) {
+        a.set(tmp, i * k);
+        break;
+      }
+      a.copyWithin(i * k, src * k, (src + 1) * k);
+      i = src;
+    }
+  }
+}
+
+/** Quantizes W (n, k) with Hessian H (k, k) on `grid`; see the module comment. H and W are not modified. */
+export function gptqQuantize(
+  w: Float32Array,
+  n: number,
+  k: number,
+  H: Float64Array,
+  grid: GridSpec,
+  opts: GptqOptions = {},
+): GptqResult {
+  checkGroupable(grid, k, opts.name);
+  if (w.length < n * k) throw new UsageError('E_QUANT_SHAPE', `weight${opts.name ? ` '${opts.name}'` : ''} has ${w.length} values, expected n*k = ${n * k}`);
+  assertFinite(w, n * k, opts.name);
+  const hinv = gptqPrepare(H, k, { damp: opts.damp, actOrder: opts.actOrder, linalg: opts.linalg, name: opts.name, maxDampRetries: opts.maxDampRetries });
+  return gptqSolve(w, n, k, hinv, grid, opts);
+}
+
+/**
+ * Step 5-6 of the module comment on a prepared Hinv. The working copy (n, k) is a new array unless
+ * opts.inPlace (then w itself); with returnDequantized or inPlace it ends holding Q in original order.
+ */
+export function gptqSolve(w: Float32Array, n: number, k: number, hinv: GptqHinv, grid: GridSpec, opts: GptqSolveOptions = {}): GptqResult {
+  const name = opts.name;
+  checkGroupable(grid, k, name);
+  if (w.length < n * k) throw new UsageError('E_QUANT_SHAPE', `weight${name ? ` '${name}'` : ''} has ${w.length} values, expected n*k = ${n * k}`);
+  if (hinv.k !== k) throw new UsageError('E_HESSIAN_SHAPE', `Hinv is ${hinv.k}×${hinv.k}, the weight has k = ${k}`);
+  assertFinite(w, n * k, name);
+  const { U, perm, dead, dampUsed } = hinv;
+  const q = allocQuantized(qtypeFor(grid).id, grid, n, k);
+  const g = q.groupSize;
+  const G = q.numGroups;
+  const bs0 = opts.blockSize ?? 128;
+  if (!Number.isInteger(bs0) || bs0 < 1) throw new UsageError('E_GPTQ_BLOCK', `blockSize must be a positive integer, got ${bs0}`);
+  const B = g < k ? Math.ceil(bs0 / g) * g : bs0; // groups never straddle blocks
+  const lazy0 = opts.lazyColumns ?? 1024;
+  if (!Number.isInteger(lazy0) || lazy0 < 1) throw new UsageError('E_GPTQ_BLOCK', `lazyColumns must be a positive integer, got ${lazy0}`);
+
+  // the (n, k) permuted working copy, dead columns zeroed
+  const W = opts.inPlace ? w : new Float32Array(n * k);
+  const tmpRow = new Float32Array(k);
+  for (let r = 0; r < n; r++) {
+    const src = w.subarray(r * k, (r + 1) * k);
+    if (opts.inPlace) tmpRow.set(src);
+    const from = opts.inPlace ? tmpRow : src;
+    for (let j = 0; j < k; j++) W[r * k + j] = dead[perm[j]!] ? 0 : from[perm[j]!]!;
+  }
 
   // 5. column loop in blocks
   const backend = opts.backend ?? createScalarBackend();
   const mq = maxQ(grid.bits);
-  const deq = opts.returnDequantized ? new Float32Array(n * k) : undefined; // (n, k) original order
+  const keepQ = !!(opts.returnDequantized || opts.inPlace); // W[r, i] <- q once column i is done
   const err = new Float32Array(n * B); // Err1 (n, cnt)
   const bt = new Float32Array(Math.max(0, k - 1) * B); // Hinv[i1:i2, i2:]ᵀ (k − i2, cnt)
-  const y = new Float32Array(n * Math.max(0, k - B)); // Err1 · Hinv[i1:i2, i2:] (n, k − i2)
+  const lazyCols = Math.min(lazy0, Math.max(1, k - B));
+  const y = new Float32Array(n * lazyCols); // Err1 · Hinv[i1:i2, c0:c1] (n, c1 − c0)
   const params = (off: number): GroupParams =>
     opts.mseClip ? mseParams(W, off, g, grid, { name }) : minMaxParams(W, off, g, grid, name);
   let scale = 0;
@@ -179,7 +279,7 @@ export function gptqQuantize(
         const code = quantCode(x, scale, zero, mq);
         const qv = dequantValue(scale, code, zero);
         q.codes[row + perm[i]!] = code;
-        if (deq) deq[row + perm[i]!] = qv;
+        if (keepQ) W[row + i] = qv;
         const e = (x - qv) / d;
         loss += (e * e) / 2;
         err[r * cnt + (i - i1)] = e;
@@ -193,21 +293,34 @@ export function gptqQuantize(
         const ui = (i1 + t) * k + i2;
         for (let c = 0; c < rest; c++) bt[c * cnt + t] = U[ui + c]!;
       }
-      const yv = y.subarray(0, n * rest);
-      backend.matmulTransient(err.subarray(0, n * cnt), n, bt.subarray(0, rest * cnt), rest, cnt, yv);
-      for (let r = 0; r < n; r++) {
-        const row = r * k + i2;
-        const yr = r * rest;
-        for (let c = 0; c < rest; c++) W[row + c] -= yv[yr + c]!;
+      // lazy batch update, lazyCols columns of W[:, i2:] at a time (a bounded product buffer)
+      for (let c0 = 0; c0 < rest; c0 += lazyCols) {
+        const w1 = Math.min(lazyCols, rest - c0);
+        const yv = y.subarray(0, n * w1);
+        backend.matmulTransient(err.subarray(0, n * cnt), n, bt.subarray(c0 * cnt, (c0 + w1) * cnt), w1, cnt, yv);
+        for (let r = 0; r < n; r++) {
+          const row = r * k + i2 + c0;
+          const yr = r * w1;
+          for (let c = 0; c < w1; c++) W[row + c] -= yv[yr + c]!;
+        }
       }
     }
   }
 
   // groups in permuted order -> gIdx for the original columns (null when it is the default c / g)
-  if (opts.actOrder && g < k && perm.some((p, i) => p !== i)) {
+  if (g < k && perm.some((p, i) => p !== i)) {
     const gIdx = new Int32Array(k);
     for (let i = 0; i < k; i++) gIdx[perm[i]!] = Math.floor(i / g);
     q.gIdx = gIdx;
   }
-  return deq ? { q, loss, dampUsed, dequantized: deq } : { q, loss, dampUsed };
+  if (!keepQ) return { q, loss, dampUsed };
+  // W holds Q in permuted order: back to the original column order, row by row
+  if (perm.some((p, i) => p !== i)) {
+    for (let r = 0; r < n; r++) {
+      const row = W.subarray(r * k, (r + 1) * k);
+      tmpRow.set(row);
+      for (let i = 0; i < k; i++) row[perm[i]!] = tmpRow[i]!;
+    }
+  }
+  return { q, loss, dampUsed, dequantized: W };
 }

@@ -6,6 +6,12 @@
  * i.e. H = 2·XᵀX/N over all N rows seen, kept as a running average in Float64. The XᵀX product runs
  * on a MatmulBackend (fp32, WebAssembly SIMD in practice) as Xᵀ (k, t) · (Xᵀ)ᵀ and is symmetrized and
  * scaled in f64; without a backend (k < 512 only) a symmetric f64 loop is used.
+ *
+ * The product is formed a band of rows at a time (Xᵀ[i0:i1] · X, a few MiB) instead of as one k×k fp32
+ * matrix: row i's product P[i, :] updates the lower triangle with ½(P[i, j] + P[j, i]) and parks P[i, j > i]
+ * in the (free, during the update) strict upper triangle of H, where the later row j finds it; the upper
+ * triangle is mirrored at the end. Same arithmetic, value for value, as symmetrizing the whole product.
+ * H itself may live in caller-provided storage (Linalg64.matrix(k): the wasm buffer GPTQ inverts in place).
  */
 import { EdgeqError, UsageError } from '../core/errors.js';
 import type { MatmulBackend } from '../kernels/backend.js';
@@ -16,6 +22,13 @@ export const HESSIAN_BACKEND_MIN_K = 512;
 export interface HessianOptions {
   /** Backend for the XᵀX product; required when k ≥ 512. */
   backend?: MatmulBackend;
+  /** Where H lives (≥ k·k values; zeroed here), e.g. Linalg64.matrix(k). Default: a new Float64Array. */
+  storage?: Float64Array;
+  /**
+   * Rows of XᵀX formed per backend call (default: about 8 MiB of fp32 product; at least 16: a backend's
+   * few-row path may round differently from its GEMM).
+   */
+  bandRows?: number;
 }
 
 export class HessianAccumulator {
@@ -24,7 +37,8 @@ export class HessianAccumulator {
   private rows = 0;
   private readonly backend: MatmulBackend | undefined;
   private xt: Float32Array | undefined; // (k, t) transposed batch, grown on demand
-  private prod: Float32Array | undefined; // (k, k) fp32 XᵀX of one batch
+  private prod: Float32Array | undefined; // (bandRows, k) fp32 band of XᵀX
+  private readonly bandRows: number;
 
   constructor(
     readonly k: number,
@@ -35,7 +49,14 @@ export class HessianAccumulator {
       throw new EdgeqError('E_HESSIAN_BACKEND', `a ${k}×${k} Hessian needs a matmul backend for XᵀX`, 'pass { backend } (createWasmBackend())');
     }
     this.backend = opts.backend;
-    this.H = new Float64Array(k * k);
+    if (opts.storage) {
+      if (opts.storage.length < k * k) throw new UsageError('E_HESSIAN_SHAPE', `Hessian storage has ${opts.storage.length} values, expected k*k = ${k * k}`);
+      this.H = opts.storage.length === k * k ? opts.storage : opts.storage.subarray(0, k * k);
+      this.H.fill(0);
+    } else this.H = new Float64Array(k * k);
+    const band = opts.bandRows ?? Math.max(16, Math.floor((8 << 20) / 4 / k));
+    if (!Number.isInteger(band) || band < 1) throw new UsageError('E_HESSIAN_SHAPE', `bandRows must be a positive integer, got ${band}`);
+    this.bandRows = Math.min(Math.max(16, band), k);
   }
 
   /** Rows (tokens) accumulated so far. */
@@ -58,15 +79,24 @@ export class HessianAccumulator {
     const xt = this.xt;
     for (let r = 0; r < t; r++) for (let c = 0; c < k; c++) xt[c * t + r] = x[r * k + c]!;
     if (this.backend) {
-      this.prod ??= new Float32Array(k * k);
-      const p = this.backend.matmulTransient(xt, k, xt, k, t, this.prod); // (k, k) = Xᵀ·X
-      for (let i = 0; i < k; i++) {
-        for (let j = 0; j <= i; j++) {
-          const v = H[i * k + j]! * decay + f * 0.5 * (p[i * k + j]! + p[j * k + i]!);
-          H[i * k + j] = v;
-          H[j * k + i] = v;
+      const R = this.bandRows;
+      this.prod ??= new Float32Array(R * k);
+      const handle = this.backend.prepareWeight(xt, k, t); // Xᵀ (k, t) as the "weight": rows of Xᵀ · X
+      try {
+        for (let i0 = 0; i0 < k; i0 += R) {
+          const i1 = Math.min(k, i0 + R);
+          const p = this.backend.matmul(xt.subarray(i0 * t, i1 * t), i1 - i0, handle, this.prod); // (i1 − i0, k)
+          for (let i = i0; i < i1; i++) {
+            const pi = (i - i0) * k;
+            const hi = i * k;
+            for (let j = 0; j <= i; j++) H[hi + j] = H[hi + j]! * decay + f * 0.5 * (p[pi + j]! + (j === i ? p[pi + j]! : H[j * k + i]!));
+            for (let j = i + 1; j < k; j++) H[hi + j] = p[pi + j]!; // parked for row j
+          }
         }
+      } finally {
+        this.backend.freeWeight(handle);
       }
+      for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) H[j * k + i] = H[i * k + j]!;
       return;
     }
     for (let i = 0; i < k; i++) {

@@ -5,7 +5,8 @@
  * It owns its own instance of build/kernels.wasm over its own shared memory (not the matmul backend's),
  * sized on demand to [matrix (n, n) | t1 (n·nb) | t2 (n·nb) | packed B (n·(nb+4))] f64 — about 8·n² bytes
  * (512 MiB at n = 8192, the 4 GiB wasm limit allows n ≈ 22000). WebAssembly memories never shrink:
- * dispose() the instance to release it.
+ * dispose() the instance to release it. matrix(n) hands out the matrix area itself, so a Hessian
+ * accumulated there is inverted in place (cholInverseUpperInPlace) with no second n×n copy anywhere.
  */
 import os from 'node:os';
 import { EdgeqError } from '../core/errors.js';
@@ -13,7 +14,7 @@ import { ThreadPool, type Job } from '../kernels/thread-pool.js';
 import { wasm } from '../kernels/wasm-api.js';
 import { loadKernelModule } from '../kernels/wasm-backend.js';
 import { WasmHeap } from '../kernels/wasm-memory.js';
-import { choleskyBlocked, DEFAULT_NB, invLowerBlocked, type Gemm64, type Linalg64, type Workspace } from './linalg64.js';
+import { choleskyBlocked, cholInverseUpperWs, DEFAULT_NB, invLowerBlocked, isSameMatrix, type Gemm64, type Linalg64, type Workspace } from './linalg64.js';
 
 interface Linalg64Exports {
   dpackB(b: number, ldb: number, transB: number, k: number, n: number, dst: number): void;
@@ -137,6 +138,19 @@ export async function createWasmLinalg64(opts: { threads?: number; nb?: number }
       const out = o.out ?? new Float64Array(n * n);
       out.set(mat);
       return out;
+    },
+    matrix(n) {
+      const { ws, a } = workspace(n);
+      return ws.buf.subarray(a, a + n * n);
+    },
+    cholInverseUpperInPlace(h, n, pivotTol = 0) {
+      const { ws, a } = workspace(n);
+      const mat = ws.buf.subarray(a, a + n * n);
+      if (isSameMatrix(h, mat, n)) return cholInverseUpperWs(ws, a, n, pivotTol);
+      mat.set(h.subarray(0, n * n));
+      const ok = cholInverseUpperWs(ws, a, n, pivotTol);
+      h.set(mat);
+      return ok;
     },
     async dispose() {
       if (disposed) return;

@@ -53,6 +53,18 @@ export interface Linalg64 {
    * cholesky). H is not modified unless it is passed as `out` (then it is overwritten by U or garbage).
    */
   cholInverseUpper(h: Float64Array, n: number, opts?: { pivotTol?: number; out?: Float64Array }): Float64Array | null;
+  /**
+   * An n×n Float64Array inside this implementation's own workspace (wasm: a view on the linalg memory), so
+   * that a matrix accumulated there is factored by cholInverseUpperInPlace without any copy. Contents are
+   * unspecified; valid until matrix() is called with a larger n, or dispose().
+   */
+  matrix(n: number): Float64Array;
+  /**
+   * In place: the symmetric matrix H in h -> U, exactly as cholInverseUpper(h, n, { out: h }) but copying
+   * nothing when h is matrix(n). Returns false when H is not (numerically) positive definite; h then holds
+   * H again except on its diagonal, which the caller rewrites (e.g. with more damping) before a retry.
+   */
+  cholInverseUpperInPlace(h: Float64Array, n: number, pivotTol?: number): boolean;
   dispose(): void | Promise<void>;
 }
 
@@ -190,9 +202,49 @@ export function invLowerBlocked(ws: Workspace, a: number, n: number): void {
   }
 }
 
+/**
+ * Strictly-upper entries within this many columns of the diagonal that choleskyBlocked may overwrite (a
+ * tri = 1 Gemm64 writes whole 4-column panels: up to 3 past the diagonal); farther ones stay untouched.
+ */
+const BAND = 8;
+
+/**
+ * The body of cholInverseUpperInPlace on the n×n matrix at ws.buf[a ..]. On failure, the symmetric input
+ * is restored from its untouched strict upper triangle (and the saved band next to the diagonal); the
+ * diagonal is left as garbage.
+ */
+export function cholInverseUpperWs(ws: Workspace, a: number, n: number, pivotTol = 0): boolean {
+  const buf = ws.buf;
+  const mat = buf.subarray(a, a + n * n);
+  mat.reverse(); // J·H·J
+  const band = new Float64Array(n * BAND); // band[i·BAND + d − 1] = R[i, i + d]
+  for (let i = 0; i < n; i++) {
+    for (let d = 1; d <= BAND && i + d < n; d++) band[i * BAND + d - 1] = buf[a + i * n + i + d]!;
+  }
+  if (!choleskyBlocked(ws, a, n, pivotTol)) {
+    for (let i = 0; i < n; i++) {
+      const ri = a + i * n;
+      for (let j = 0; j < i; j++) buf[ri + j] = i - j <= BAND ? band[j * BAND + i - j - 1]! : buf[a + j * n + i]!;
+      for (let d = 1; d <= BAND && i + d < n; d++) buf[ri + i + d] = band[i * BAND + d - 1]!;
+    }
+    mat.reverse();
+    return false;
+  }
+  invLowerBlocked(ws, a, n);
+  mat.reverse(); // U = J·L̃⁻¹·J
+  return true;
+}
+
+/** True when view is exactly the n×n matrix `mat` (same memory, same offset). */
+export function isSameMatrix(view: Float64Array, mat: Float64Array | undefined, n: number): boolean {
+  return !!mat && view.buffer === mat.buffer && view.byteOffset === mat.byteOffset && view.length >= n * n && mat.length >= n * n;
+}
+
 /** A Linalg64 running the blocked drivers with the TypeScript kernel (the oracle). */
 export function createTsLinalg64(opts: { nb?: number } = {}): Linalg64 {
   const nb = opts.nb ?? DEFAULT_NB;
+  let own: Float64Array | undefined; // matrix(): [matrix (n, n) | t1 | t2], kept for in-place factorizations
+  let ownN = 0;
   // one combined array [matrix (n, n) | t1 (n·nb) | t2 (n·nb)]
   const ws = (buf: Float64Array, n: number): Workspace => ({ buf, gemm: tsGemm64, nb, t1: n * n, t2: n * n + n * nb });
   // Runs f on a combined array and copies the matrix back.
@@ -220,7 +272,22 @@ export function createTsLinalg64(opts: { nb?: number } = {}): Linalg64 {
       out.set(mat);
       return out;
     },
-    dispose() {},
+    matrix(n) {
+      if (!own || own.length < n * n + 2 * n * nb) own = new Float64Array(n * n + 2 * n * nb);
+      ownN = n;
+      return own.subarray(0, n * n);
+    },
+    cholInverseUpperInPlace(h, n, pivotTol = 0) {
+      if (own && ownN === n && isSameMatrix(h, own.subarray(0, n * n), n)) return cholInverseUpperWs(ws(own, n), 0, n, pivotTol);
+      const all = new Float64Array(n * n + 2 * n * nb);
+      all.set(h.subarray(0, n * n));
+      const ok = cholInverseUpperWs(ws(all, n), 0, n, pivotTol);
+      h.set(all.subarray(0, n * n));
+      return ok;
+    },
+    dispose() {
+      own = undefined;
+    },
   };
 }
 

@@ -5,9 +5,9 @@ import { createScalarBackend } from '../../src/kernels/scalar-backend.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
 import { dequantize } from '../../src/qtypes/registry.js';
 import type { Bits, GridSpec } from '../../src/qtypes/types.js';
-import { actOrderPermutation, gptqQuantize } from '../../src/quantizers/gptq.js';
+import { actOrderPermutation, gptqPrepare, gptqQuantize, gptqSolve, permuteSymmetricInPlace } from '../../src/quantizers/gptq.js';
 import { HessianAccumulator } from '../../src/quantizers/hessian.js';
-import type { Linalg64 } from '../../src/quantizers/linalg64.js';
+import { createTsLinalg64, type Linalg64 } from '../../src/quantizers/linalg64.js';
 import { createWasmLinalg64 } from '../../src/quantizers/linalg64-wasm.js';
 import { quantizeRtn } from '../../src/quantizers/rtn.js';
 
@@ -118,6 +118,95 @@ describe('HessianAccumulator', () => {
     }
     await wasmBackend.dispose();
     expect(() => new HessianAccumulator(512)).toThrow(EdgeqError);
+  });
+
+  it('banded product in caller storage = symmetrizing the whole XᵀX product, value for value', async () => {
+    const k = 200;
+    const x = correlatedInputs(90, k, 7);
+    const batches = [[0, 33], [33, 1], [34, 56]] as const;
+    for (const backend of [createScalarBackend(), await createWasmBackend({ threads: 2 })]) {
+      // reference: the former formulation, one (k, k) product per batch, ½(P + Pᵀ)
+      const ref = new Float64Array(k * k);
+      let rows = 0;
+      for (const [t0, t] of batches) {
+        const xt = new Float32Array(k * t);
+        for (let r = 0; r < t; r++) for (let c = 0; c < k; c++) xt[c * t + r] = x[(t0 + r) * k + c]!;
+        const p = backend.matmulTransient(xt, k, xt, k, t);
+        const decay = rows / (rows + t);
+        const f = 2 / (rows + t);
+        rows += t;
+        for (let i = 0; i < k; i++) {
+          for (let j = 0; j <= i; j++) ref[i * k + j] = ref[j * k + i] = ref[i * k + j]! * decay + f * 0.5 * (p[i * k + j]! + p[j * k + i]!);
+        }
+      }
+      for (const bandRows of [1, 50, 64, 500]) { // 1 -> 16
+        const storage = new Float64Array(k * k + 5).fill(Number.NaN);
+        const acc = new HessianAccumulator(k, { backend, storage, bandRows });
+        for (const [t0, t] of batches) acc.addBatch(x.subarray(t0 * k, (t0 + t) * k), t);
+        expect(acc.H.buffer).toBe(storage.buffer);
+        let bad = 0;
+        for (let i = 0; i < k * k; i++) if (acc.H[i] !== ref[i]) bad++;
+        expect(`${backend.name} bandRows ${bandRows}: ${bad} differ`).toBe(`${backend.name} bandRows ${bandRows}: 0 differ`);
+      }
+      await backend.dispose();
+    }
+  });
+});
+
+describe('in-place GPTQ pieces vs the reference solve', () => {
+  it('permuteSymmetricInPlace = the P·A·Pᵀ copy', () => {
+    const k = 37;
+    const rand = prng(21);
+    const a = Float64Array.from({ length: k * k }, () => rand());
+    const perm = actOrderPermutation(Float64Array.from({ length: k }, () => Math.floor(rand() * 5)));
+    const want = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) want[i * k + j] = a[perm[i]! * k + perm[j]!]!;
+    permuteSymmetricInPlace(a, k, perm);
+    expect(a).toEqual(want);
+  });
+
+  it.each([false, true])('gptqPrepare in place (linalg.matrix storage, act-order %s) = the copying path; gptqSolve in place / lazy chunks = gptqQuantize', (actOrder) => {
+    const lin = createTsLinalg64({ nb: 16 });
+    const grid: GridSpec = { bits: 3, groupSize: 32, sym: false };
+    const ref = gptqQuantize(W, NOUT, K, H, grid, { actOrder, returnDequantized: true, linalg: lin });
+    const hk = lin.matrix(K);
+    hk.set(H);
+    const hinv = gptqPrepare(hk, K, { actOrder, linalg: lin, inPlace: true });
+    expect(hinv.U.buffer).toBe(hk.buffer);
+    const copyPath = gptqPrepare(H, K, { actOrder, linalg: lin });
+    expect(hinv.U).toEqual(copyPath.U);
+    for (const lazyColumns of [1, 20, 4096]) {
+      const w = W.slice();
+      const r = gptqSolve(w, NOUT, K, hinv, grid, { actOrder, inPlace: true, lazyColumns });
+      expect(r.dequantized).toBe(w);
+      expect(r.q.codes).toEqual(ref.q.codes);
+      expect(r.q.scales).toEqual(ref.q.scales);
+      expect(r.q.zeros).toEqual(ref.q.zeros);
+      expect(r.q.gIdx).toEqual(ref.q.gIdx);
+      expect(r.loss).toBe(ref.loss);
+      expect(w).toEqual(dequantize(r.q));
+    }
+  });
+
+  it('in-place damping retry: a failed factorization restores H, the retry equals the copying path', async () => {
+    const k = 160;
+    const ind = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) ind[i * k + j] = i === j ? 1 : -0.5 * Math.cos(i - j);
+    const w = randomWeights(4, k, 10);
+    const grid: GridSpec = { bits: 4, groupSize: 32, sym: true };
+    const wasmLin = await createWasmLinalg64({ threads: 2, nb: 16 });
+    for (const lin of [createTsLinalg64({ nb: 8 }), wasmLin]) {
+      const ref = gptqQuantize(w, 4, k, ind, grid, { linalg: lin, actOrder: true });
+      expect(ref.dampUsed).toBeGreaterThan(0.01);
+      const h = lin.matrix(k);
+      h.set(ind);
+      const hinv = gptqPrepare(h, k, { linalg: lin, actOrder: true, inPlace: true });
+      expect(hinv.dampUsed).toBe(ref.dampUsed);
+      const r = gptqSolve(w, 4, k, hinv, grid, { actOrder: true });
+      expect(r.q.codes).toEqual(ref.q.codes);
+      expect(r.loss).toBe(ref.loss);
+    }
+    await wasmLin.dispose();
   });
 });
 

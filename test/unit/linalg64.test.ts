@@ -123,6 +123,31 @@ function suite(label: string, get: () => Linalg64): void {
       expect(again).toBe(h);
       expect(maxRelDiff(h, out)).toBe(0);
     });
+
+    it.each([5, 64, 130, 333])('cholInverseUpperInPlace on matrix(n) and on a plain array = cholInverseUpper, value for value (n = %i)', (n) => {
+      const h = randomSpd(n, 500 + n);
+      const want = get().cholInverseUpper(h, n)!;
+      const m = get().matrix(n);
+      expect(m.length).toBe(n * n);
+      m.set(h);
+      expect(get().cholInverseUpperInPlace(m, n)).toBe(true);
+      expect(m).toEqual(want);
+      const plain = h.slice();
+      expect(get().cholInverseUpperInPlace(plain, n)).toBe(true);
+      expect(plain).toEqual(want);
+    });
+
+    it.each([70, 200, 333])('a failed in-place factorization gives H back except its diagonal (n = %i)', (n) => {
+      const a = randomSpd(n, 600 + n);
+      // indefinite late in the factorization: the failure comes after many trailing updates
+      for (let i = 0; i < Math.ceil(n * 0.2); i++) a[i * n + i] -= 3; // (J·H·J: the last rows factored)
+      for (const target of [get().matrix(n), new Float64Array(n * n)]) {
+        target.set(a);
+        expect(get().cholInverseUpperInPlace(target, n)).toBe(false);
+        for (let i = 0; i < n; i++) target[i * n + i] = a[i * n + i]!;
+        expect(target).toEqual(a);
+      }
+    });
   });
 }
 
