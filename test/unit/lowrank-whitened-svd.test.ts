@@ -197,6 +197,22 @@ describe('sensitivityCurve', () => {
   });
 });
 
+describe('MeanAbsAccumulator', () => {
+  it('mean |x| per channel over all batches equals a direct float64 mean', () => {
+    const acc = new MeanAbsAccumulator(k);
+    acc.addBatch(X.subarray(0, 70 * k), 70);
+    acc.addBatch(X.subarray(70 * k), T - 70);
+    expect(acc.nsamples).toBe(T);
+    const m = acc.mean();
+    for (let j = 0; j < k; j++) {
+      let s = 0;
+      for (let r = 0; r < T; r++) s += Math.abs(X[r * k + j]!);
+      expect(m[j]).toBeCloseTo(s / T, 12);
+    }
+    expect(Array.from(new MeanAbsAccumulator(3).mean())).toEqual([0, 0, 0]);
+  });
+});
+
 describe('quantizeFactors', () => {
   const wide = Float32Array.from(randomMatrix(40, 256, 5), (v) => v * 0.05);
   const f = factorizeLowRank(wide, 40, 256, { method: 'plain', rank: 20, split: 'sqrt' });
