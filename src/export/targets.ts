@@ -69,6 +69,34 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
       return { target: 'gguf', path: r.path, bytes: r.bytes, details: r as unknown as Record<string, unknown>, lines, warnings: r.warnings };
     },
   },
+  {
+    id: 'onnx',
+    description: 'ONNX Runtime folder (model.onnx + external data; com.microsoft.MatMulNBits, KV cache as inputs/outputs)',
+    output: 'folder',
+    types: ['matmulnbits', 'float'],
+    lossless: 'int4/int8, group 16-128 or per channel, sym or asym, act-order → MatMulNBits with the same integers and scales; float keeps fp32 MatMuls',
+    async run(req) {
+      const { exportOnnx } = await import('../formats/onnx/export-onnx.js');
+      const type = req.type === undefined ? 'matmulnbits' : checkType(req.type, ['matmulnbits', 'float']);
+      const r = await exportOnnx({
+        modelDir: req.modelDir,
+        outDir: req.out,
+        overwrite: true, // the CLI refuses an existing --out without --overwrite before calling
+        quantized: type === 'float' ? 'dequantized' : 'matmulnbits',
+        requantize: req.allowRequantize ? { bits: 4, groupSize: 32, sym: false } : undefined,
+      });
+      const requant = r.graph.linears.filter((l) => l.requantized);
+      const warnings = requant.map((l) => `${l.weight}: re-quantized ${l.requantized!.from} → ${l.requantized!.to} for MatMulNBits (rel. weight error ${l.requantized!.relError.toExponential(2)})`);
+      const nbits = r.graph.linears.filter((l) => l.kind === 'matmulnbits').length;
+      const lines = [
+        `wrote      ${r.outDir} (model.onnx ${(r.modelBytes / 1e6).toFixed(2)} MB + model.onnx.data ${(r.dataBytes / 1e6).toFixed(2)} MB, opset 17 + com.microsoft)`,
+        `graph      ${r.nodes} nodes, ${r.initializers} initializers; linears: ${nbits} MatMulNBits, ${r.graph.linears.length - nbits} MatMul`,
+        `inputs     input_ids, attention_mask, position_ids, past_key_values.{0..${r.config.numLayers - 1}}.key/value → logits, present.*`,
+      ];
+      const details = { outDir: r.outDir, modelFile: r.modelFile, dataFile: r.dataFile, modelBytes: r.modelBytes, dataBytes: r.dataBytes, nodes: r.nodes, initializers: r.initializers, linears: r.graph.linears };
+      return { target: 'onnx', path: r.outDir, bytes: r.modelBytes + r.dataBytes, details, lines, warnings };
+    },
+  },
 ];
 
 export function findTarget(id: string): ExportTarget {

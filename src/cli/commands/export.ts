@@ -64,7 +64,16 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         onProgress: (d, t, name) => progress.update(d, t, name),
       });
       let verify: Record<string, unknown> | null = null;
-      if (argv.verify) {
+      if (argv.verify && target.id === 'onnx') {
+        progress.phase('Verifying in onnxruntime');
+        const { verifyOnnxExport } = await import('../../formats/onnx/verify-onnx.js');
+        const backend = await createBackend(argv.threads);
+        try {
+          verify = (await verifyOnnxExport({ onnxFile: path.join(r.path, 'model.onnx'), modelDir: dir, backend, ctx: argv.ctx, windows: argv['verify-windows'] })) as unknown as Record<string, unknown>;
+        } finally {
+          await backend.dispose();
+        }
+      } else if (argv.verify) {
         if (target.id !== 'gguf') throw new UsageError('E_VERIFY', `--verify is not available for target ${target.id} yet`);
         progress.phase('Verifying in llama.cpp');
         const { verifyGguf } = await import('../../export/gguf-verify.js');
@@ -87,7 +96,15 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       if (argv.json) return printJson({ ...r, verify });
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       const lines = [...r.lines];
-      if (verify) {
+      if (verify && target.id === 'onnx') {
+        const v = verify as { available: boolean; reason?: string; windows: number; ctx: number; onnxPpl: number; edgeqPpl: number; pplRelDiff: number; logitsRelL2: number; maxAbsDiff: number; top1Agreement: number };
+        if (!v.available) lines.push(`verify     skipped: ${v.reason}`);
+        else
+          lines.push(
+            `verify     WikiText-2, ${v.windows} windows × ctx ${v.ctx}: perplexity onnxruntime ${fmt(v.onnxPpl, 4)} · edgeq (dequantized weights) ${fmt(v.edgeqPpl, 4)} (Δ ${fmt(100 * v.pplRelDiff, 3)} %)`,
+            `           logits rel. L2 ${v.logitsRelL2.toExponential(2)} · max |Δlogit| ${v.maxAbsDiff.toExponential(2)} · top-1 agreement ${fmt(100 * v.top1Agreement, 2)} %`,
+          );
+      } else if (verify) {
         const v = verify as { available: boolean; reason?: string; ctx: number; windows: number; ppl?: Record<string, number>; pplRelDiff?: number; maxLogitDiff?: number; tokenizerMatch?: boolean };
         if (!v.available) lines.push(`verify     skipped: ${v.reason}`);
         else

@@ -14,4 +14,4 @@ export {
   type OnnxLinearInfo,
 } from './llama-graph.js';
 export { packMatMulNBits, matmulNBitsProblem, matmulNBitsBlockSize, MATMUL_NBITS_BITS, type MatMulNBitsWeight } from './matmul-nbits.js';
-export { verifyOnnx, loadOnnxRuntime, type OnnxVerifyOptions, type OnnxVerifyResult } from './verify-onnx.js';
+export { verifyOnnx, verifyOnnxExport, loadOnnxRuntime, type OnnxExportVerifyOptions, type OnnxVerifyOptions, type OnnxVerifyResult } from './verify-onnx.js';

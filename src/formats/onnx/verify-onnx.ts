@@ -9,6 +9,12 @@ import type { LlamaModel } from '../../infer/llama-model.js';
 import { argmax } from '../../infer/ops.js';
 import { windowNll } from '../../eval/perplexity.js';
 import { UsageError } from '../../core/errors.js';
+import { BUNDLED } from '../../core/paths.js';
+import { readEvalText } from '../../eval/dataset.js';
+import type { MatmulBackend } from '../../kernels/backend.js';
+import { loadModel } from '../../model/load-model.js';
+import { readModelConfig } from '../../model/model-dir.js';
+import { EdgeqTokenizer } from '../../tokenizer/tokenizer.js';
 import { ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS, pastKeyName, pastValueName } from './llama-graph.js';
 
 type Ort = typeof OrtModule;
@@ -115,4 +121,34 @@ export async function verifyOnnx(opts: OnnxVerifyOptions): Promise<OnnxVerifyRes
     top1Agreement: agree / (windows * ctx),
     ortVersion: ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown',
   };
+}
+
+export interface OnnxExportVerifyOptions {
+  /** The exported model.onnx. */
+  onnxFile: string;
+  /** The checkpoint it was exported from (edgeq's core runs it with the dequantized fp32 weights). */
+  modelDir: string;
+  backend: MatmulBackend;
+  ctx?: number;
+  windows?: number;
+  /** Evaluation text (default: the bundled WikiText-2 test split). */
+  dataset?: string;
+}
+
+/** `edgeq export --target onnx --verify`: verifyOnnx on the first WikiText-2 windows of the bundled text. */
+export async function verifyOnnxExport(o: OnnxExportVerifyOptions): Promise<OnnxVerifyResult> {
+  const loaded = await loadOnnxRuntime();
+  if (!loaded.ort) return { available: false, reason: loaded.reason };
+  const ctx = o.ctx ?? 256;
+  const windows = o.windows ?? 8;
+  const { config } = readModelConfig(o.modelDir);
+  const tok = EdgeqTokenizer.load(o.modelDir, config.bosTokenId, config.eosTokenIds);
+  const text = readEvalText(o.dataset ?? BUNDLED.datasets.wikitext2!);
+  const tokens = tok.encode(text.slice(0, Math.max(20000, windows * ctx * 8)));
+  const model = await loadModel(o.modelDir, o.backend, { quantized: 'dequantized' });
+  try {
+    return await verifyOnnx({ onnxFile: o.onnxFile, model, tokens, ctx, bosId: tok.bosId ?? config.bosTokenId ?? 0, maxWindows: windows, threads: o.backend.threads });
+  } finally {
+    model.dispose();
+  }
 }
