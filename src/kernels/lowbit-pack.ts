@@ -10,7 +10,8 @@
  *   32 × i16   zero term 2^bits − 1 − 2·zero per row
  * int8 layout (assembly/lowbit-q8.ts), per tile of 4 rows, per block of L columns:
  *   4 rows × L bytes of codes (8-bit), or 4 rows × L/2 bytes of nibbles for ≤ 4 bits: per 32 columns,
- *     16 bytes with byte i = code[i] | code[16 + i] << 4
+ *     8 little-endian u16 with u16 l = Σ_j code[8j + l] << 4j (so one shift + mask per j gives 8 codes
+ *     as int16 lanes, in column order 8j..8j+7)
  *   4 × u16 fp16 scale bits, 4 × u16 zero point
  */
 import { f32ToF16Bits } from '../core/dtype.js';
@@ -97,8 +98,11 @@ function packQ8(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
           dst.set(codes.subarray(row, row + L), o);
           o += L;
         } else {
-          for (let c = 0; c < L; c += 32) {
-            for (let j = 0; j < 16; j++) dst[o++] = codes[row + c + j]! | (codes[row + c + 16 + j]! << 4);
+          for (let c = row; c < row + L; c += 32) {
+            for (let l = 0; l < 8; l++) {
+              dst[o++] = codes[c + l]! | (codes[c + 8 + l]! << 4);
+              dst[o++] = codes[c + 16 + l]! | (codes[c + 24 + l]! << 4);
+            }
           }
         }
       }

@@ -80,18 +80,21 @@ function q8Block8(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i
   epi(yp, hsum4(a0, a1, a2, a3), meta, xScale, sumq);
 }
 
+// acc += Σ over 32 columns of xq · code; v holds 8 u16 lanes of 4 nibbles each (nibble j = column 8j + lane).
 @inline function dot32(acc: v128, v: v128, x0: v128, x1: v128, x2: v128, x3: v128, m4: v128): v128 {
-  const lo = v128.and(v, m4);
-  const hi = v128.and(i16x8.shr_u(v, 4), m4);
-  const s0 = i32x4.add(i32x4.dot_i16x8_s(x0, i16x8.extend_low_i8x16_u(lo)), i32x4.dot_i16x8_s(x1, i16x8.extend_high_i8x16_u(lo)));
-  const s1 = i32x4.add(i32x4.dot_i16x8_s(x2, i16x8.extend_low_i8x16_u(hi)), i32x4.dot_i16x8_s(x3, i16x8.extend_high_i8x16_u(hi)));
+  const w0 = v128.and(v, m4);
+  const w1 = v128.and(i16x8.shr_u(v, 4), m4);
+  const w2 = v128.and(i16x8.shr_u(v, 8), m4);
+  const w3 = i16x8.shr_u(v, 12);
+  const s0 = i32x4.add(i32x4.dot_i16x8_s(x0, w0), i32x4.dot_i16x8_s(x1, w1));
+  const s1 = i32x4.add(i32x4.dot_i16x8_s(x2, w2), i32x4.dot_i16x8_s(x3, w3));
   return i32x4.add(acc, i32x4.add(s0, s1));
 }
 
 // One (tile, block, token) with nibble codes: 4 rows × L/2 bytes at w.
 function q8Block4(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i32, yp: usize): void {
   const rs = <usize>(L >> 1);
-  const m4 = i8x16.splat(0x0f);
+  const m4 = i16x8.splat(0x000f);
   let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
   const end = w + rs;
   while (w < end) {
