@@ -176,3 +176,27 @@ function argmax(x: Float32Array, off: number, n: number): number {
   for (let i = 1; i < n; i++) if (x[off + i]! > x[off + best]!) best = i;
   return best;
 }
+
+describe('stories260K → GGUF q4_k with per-tensor fallbacks (Q4_0 for width 64, F16 for 172, Q8_0 tied output)', () => {
+  it('loads in llama.cpp and its perplexity is within 0.5 % of edgeq on the same weights', async () => {
+    const dir = BUNDLED.models.stories260K!;
+    const { config } = readModelConfig(dir);
+    const file = path.join(tmp, 'stories-q4k.gguf');
+    const r = await exportGguf({ modelDir: dir, out: file, type: 'q4_k' });
+    expect(new Set(r.tensors.map((t) => t.type))).toEqual(new Set(['F32', 'Q4_0', 'F16', 'Q8_0']));
+    const backend = createScalarBackend();
+    const same = await loadGgufAsModel(file, config, backend);
+    const lc = await LlamaCppModel.load(file, config.vocabSize);
+    try {
+      const tok = EdgeqTokenizer.load(dir, config.bosTokenId, config.eosTokenIds);
+      const tokens = tok.encode(text);
+      const mine = await perplexityOf(async (ids) => windowNll(edgeqLogits(same, ids), ids, config.vocabSize), tokens, tok.bosId!, 64, 8);
+      const theirs = await perplexityOf((ids) => lc.windowNll(ids), tokens, tok.bosId!, 64, 8);
+      console.log(`stories260K q4_k mix: ppl llama.cpp ${theirs.ppl.toFixed(4)} · edgeq same weights ${mine.ppl.toFixed(4)}`);
+      expect(Math.abs(theirs.ppl / mine.ppl - 1)).toBeLessThan(0.005);
+    } finally {
+      await lc.dispose();
+      same.dispose();
+    }
+  }, 120_000);
+});
