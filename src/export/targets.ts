@@ -97,6 +97,33 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
       return { target: 'onnx', path: r.outDir, bytes: r.modelBytes + r.dataBytes, details, lines, warnings };
     },
   },
+  {
+    id: 'qnn',
+    description: 'Qualcomm QNN/AIMET input folder: ONNX with float MatMul weights on the LPBQ W4 grid + model.encodings (1.0.0; LPBQ params, 16-bit activations from calibration) for qnn-onnx-converter --quantization_overrides',
+    output: 'folder',
+    types: ['lpbq'],
+    lossless: 'int4 sym whose block scales are integer multiples (1-16) of a per-channel scale; other grids are re-expressed on the LPBQ grid (error reported per linear)',
+    async run(req) {
+      const { exportQnnCalibrated } = await import('../formats/qnn/export-qnn-calibrated.js');
+      const { createWasmBackend } = await import('../kernels/wasm-backend.js');
+      if (req.type !== undefined) checkType(req.type, ['lpbq']);
+      const backend = await createWasmBackend({});
+      try {
+        const r = await exportQnnCalibrated({ modelDir: req.modelDir, outDir: req.out, overwrite: true, backend });
+        const worst = r.weights.reduce((a, w) => Math.max(a, w.relError), 0);
+        const lines = [
+          `wrote      ${r.onnx.outDir} (model.onnx + model.onnx.data ${(r.onnx.dataBytes / 1e6).toFixed(2)} MB, model.encodings)`,
+          `encodings  ${r.encodings.param_encodings.length} param (${r.weights.filter((w) => w.encType === 'LPBQ').length} LPBQ, ${r.weights.filter((w) => w.encType === 'PER_CHANNEL').length} per-channel W4), ${r.encodings.activation_encodings.length} activation (16-bit, ${r.calibration.rows} × ${r.calibration.seqLen} ${r.calibration.source} tokens)`,
+          `grid       re-expressed on LPBQ: worst rel. weight change ${worst.toExponential(2)}`,
+          `run        qnn-onnx-converter --input_network model.onnx --quantization_overrides model.encodings --act_bitwidth 16 --weights_bitwidth 4 --bias_bitwidth 32`,
+        ];
+        const details = { outDir: r.onnx.outDir, encodingsFile: r.encodingsFile, weights: r.weights, calibration: r.calibration, activationEncodings: r.encodings.activation_encodings.length };
+        return { target: 'qnn', path: r.onnx.outDir, bytes: r.onnx.modelBytes + r.onnx.dataBytes, details, lines, warnings: [] };
+      } finally {
+        await backend.dispose();
+      }
+    },
+  },
 ];
 
 export function findTarget(id: string): ExportTarget {

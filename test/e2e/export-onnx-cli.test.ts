@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateEncodings } from '../../src/formats/qnn/index.js';
 import { runCli } from '../helpers/run-cli.js';
 
 let tmp: string;
@@ -48,5 +49,21 @@ describe('edgeq export --target onnx', () => {
     const ok = await runCli(['export', '-m', q, '--target', 'onnx', '-o', out, '--allow-requantize']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr.match(/re-quantized int3_g32_asym → int4_g32_asym/g)?.length).toBeGreaterThan(0);
+  });
+
+  it('--target qnn: ONNX + model.encodings (valid 1.0.0, one entry per quantized linear, calibrated activations)', async () => {
+    const q = path.join(tmp, 'q4sym');
+    expect((await runCli(['quantize', '-m', 'stories260K', '--method', 'rtn', '--bits', '4', '-g', '32', '--sym', '--fallback', '-o', q, '--threads', '1'])).code).toBe(0);
+    const out = path.join(tmp, 'q4sym-qnn');
+    const r = await runCli(['export', '-m', q, '--target', 'qnn', '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const enc = JSON.parse(fs.readFileSync(path.join(out, 'model.encodings'), 'utf8'));
+    expect(validateEncodings(enc)).toEqual([]);
+    expect(enc.param_encodings).toHaveLength(35);
+    expect(j.details.weights).toHaveLength(35);
+    expect(enc.activation_encodings.length).toBe(j.details.activationEncodings);
+    expect(enc.activation_encodings.length).toBe(3 + 5 * 5);
+    expect(fs.existsSync(path.join(out, 'model.onnx'))).toBe(true);
   });
 });
