@@ -81,7 +81,7 @@ export class GraphBuilder {
   }
 
   /** Declares an existing tensor (a node output) as a graph output. */
-  output(name: string, dtype: OnnxDtype, shape: (number | string)[]): void {
+  output(name: string, dtype: OnnxDtype, shape: (number | string)[] | null): void {
     this.outputs.push({ name, dtype, shape });
   }
 

@@ -44,11 +44,11 @@ export interface OnnxNode {
   attributes: OnnxAttribute[];
 }
 
-/** A graph input/output: element type and shape (numbers are fixed dims, strings symbolic dims). */
+/** A graph input/output: element type and shape (numbers are fixed dims, strings symbolic dims; null = unknown rank). */
 export interface OnnxValueInfo {
   name: string;
   dtype: OnnxDtype;
-  shape: (number | string)[];
+  shape: (number | string)[] | null;
 }
 
 export interface OnnxGraph {
@@ -115,9 +115,12 @@ function encodeNode(n: OnnxNode): ProtoWriter {
 }
 
 function encodeValueInfo(v: OnnxValueInfo): ProtoWriter {
-  const shape = new ProtoWriter();
-  for (const d of v.shape) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
-  const tensorType = new ProtoWriter().int(1, ONNX_DTYPE[v.dtype]).message(2, shape);
+  const tensorType = new ProtoWriter().int(1, ONNX_DTYPE[v.dtype]);
+  if (v.shape) {
+    const shape = new ProtoWriter();
+    for (const d of v.shape) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+    tensorType.message(2, shape);
+  }
   const type = new ProtoWriter().message(1, tensorType);
   return new ProtoWriter().string(1, v.name).message(2, type);
 }
