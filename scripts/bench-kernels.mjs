@@ -5,7 +5,7 @@
 //   gemv     Y = x · Ŵᵀ (m = 1) at 4096×4096 and 2048×8192 (n×k) for 2/3/4/8-bit g128 weights, LUT and
 //            int8-dot kernels, 1 and 2 threads: ms/call, GFLOP/s (2nk), GB/s of packed weight bytes
 //            read; the fp32 GEMV on the same shape for comparison; the 2-bit / 4-bit LUT time ratio.
-//   gemm     m = 64 (a prefill chunk) at 4096×4096, same kernels, max threads.
+//   gemm     m = 64 (a prefill chunk) at 4096×4096, same kernels, 1 and 2 threads.
 //   accuracy mean |error| and mean relative error of each kernel vs dequantize-then-fp32 on N(0,1)
 //            activations (RTN g128 asym weights, 512×4096), next to the weight quantization's own error.
 //   ppl      brown-llama-7m, every linear layer and the LM head RTN-quantized (w4g128, w3g128, w2g64 asym),
@@ -117,26 +117,29 @@ async function sectionGemv() {
 
 async function sectionGemm() {
   const rows = [];
-  const be = await k.createWasmBackend({ threads: MAX_THREADS });
   const m = 64;
   const s = SHAPES[0];
   const x = gaussian(rng(8), m * s.k);
   const y = new Float32Array(m * s.n);
   const flop = 2 * m * s.n * s.k;
-  const wf = be.prepareWeight(gaussian(rng(3), s.n * s.k), s.n, s.k);
-  let t = time(() => be.matmul(x, m, wf, y), { minReps: 3, warmup: 1 });
-  rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: 'fp32', kernel: 'fp32', threads: be.threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: 0, bytes: s.n * s.k * 4 });
-  be.freeWeight(wf);
-  for (const bits of [2, 4, 8]) {
-    const q = randomQuant(bits, s.n, s.k, bits);
-    for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
-      const h = be.prepareQuantized(q, { kernel });
-      t = time(() => be.matmulQuantized(x, m, h, y), { minReps: 3, warmup: 1 });
-      rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel, threads: be.threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
-      be.freeWeight(h);
+  const opts = { minReps: 3, warmup: 1 };
+  for (const threads of threadCounts) {
+    const be = await k.createWasmBackend({ threads });
+    const wf = be.prepareWeight(gaussian(rng(3), s.n * s.k), s.n, s.k);
+    let t = time(() => be.matmul(x, m, wf, y), opts);
+    rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: 'fp32', kernel: 'fp32', threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: (s.n * s.k * 4) / (t.median * 1e6), bytes: s.n * s.k * 4 });
+    be.freeWeight(wf);
+    for (const bits of [2, 4, 8]) {
+      const q = randomQuant(bits, s.n, s.k, bits);
+      for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
+        const h = be.prepareQuantized(q, { kernel });
+        t = time(() => be.matmulQuantized(x, m, h, y), opts);
+        rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel, threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
+        be.freeWeight(h);
+      }
     }
+    await be.dispose();
   }
-  await be.dispose();
   return rows;
 }
 

@@ -269,7 +269,8 @@ export function lutGemmTiles(
     const tEnd = min(c * chunk + chunk, tiles);
     for (let tile = c * chunk; tile < tEnd; tile++) {
       const y0 = y + <usize>tile * <usize>m * TILE * 4;
-      memory.fill(y0, 0, <usize>m * TILE * 4);
+      const yEnd = y0 + <usize>m * TILE * 4;
+      for (let yz = y0; yz < yEnd; yz += 16) v128.store(yz, i32x4.splat(0)); // (memory.fill on shared memory is a runtime call)
       let wp = w + <usize>tile * tileBytes;
       for (let b = 0; b < nb; b++) {
         const c0 = b * blockLen;
