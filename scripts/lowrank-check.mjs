@@ -32,6 +32,7 @@ const { createWasmBackend } = await dist('kernels/wasm-backend.js');
 const { HessianAccumulator } = await dist('quantizers/hessian.js');
 const { MeanAbsAccumulator } = await dist('lowrank/whitening.js');
 const { decomposeWhitened, factorsAtRank, lowRankOutputError, quadraticError, rankForRatio } = await dist('lowrank/whitened-svd.js');
+const { quantizeFactors, dequantizeFactors } = await dist('lowrank/factor-quant.js');
 
 const { config: c } = readModelConfig(modelDir);
 const tok = EdgeqTokenizer.load(modelDir, c.bosTokenId, c.eosTokenIds);
@@ -68,6 +69,7 @@ const held = statistics(evalSamples, 1);
 process.stderr.write(`statistics: ${fit.qkv.rows} fit rows, ${held.qkv.rows} held-out rows (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
 
 const methods = ['plain', 'asvd', 'svdllm'];
+const shown = [...methods, 'svdllm-rsvd', 'svdllm-int8'];
 const rows = [];
 const totals = {}; // `${method}@${keep}` → { fitErr, fitEnergy, heldErr, heldEnergy }
 for (const spec of LLAMA_LINEARS) {
@@ -94,6 +96,26 @@ for (const spec of LLAMA_LINEARS) {
       t.heldEnergy += heldEnergy;
     }
   }
+  // SVD-LLM variants: the randomized solver on the wasm backend (rank r, p = 10, q = 2), and int8
+  // per-channel quantized factors (sqrt split) from the exact decomposition
+  const dExact = decomposeWhitened(w, n, k, { method: 'svdllm', stats: { xtx: fit[p].xtx } });
+  for (const keep of ratios) {
+    const r = rankForRatio(n, k, keep);
+    const variants = {
+      'svdllm-rsvd': factorsAtRank(decomposeWhitened(w, n, k, { method: 'svdllm', rank: r, stats: { xtx: fit[p].xtx }, solver: 'randomized', backend, randomized: { oversample: 10, powerIters: 2, seed: 0 } }), r),
+      'svdllm-int8': dequantizeFactors(quantizeFactors(factorsAtRank(dExact, r, 'sqrt'), { bits: 8, groupSize: -1, sym: true })),
+    };
+    for (const [method, f] of Object.entries(variants)) {
+      const fitErr = lowRankOutputError(w, f, fit[p].xtx);
+      const heldErr = lowRankOutputError(w, f, held[p].xtx);
+      rows.push({ linear: spec.role, n, k, method, keep, rank: r, fitRel: fitErr / fitEnergy, heldRel: heldErr / heldEnergy });
+      const t = (totals[`${method}@${keep}`] ??= { fitErr: 0, fitEnergy: 0, heldErr: 0, heldEnergy: 0 });
+      t.fitErr += fitErr;
+      t.fitEnergy += fitEnergy;
+      t.heldErr += heldErr;
+      t.heldEnergy += heldEnergy;
+    }
+  }
   process.stderr.write(`${spec.role} done\n`);
 }
 await backend.dispose();
@@ -103,17 +125,19 @@ if (args.includes('--json')) {
   process.stdout.write(JSON.stringify({ samples, evalSamples, seqLen, rows, totals }) + '\n');
 } else {
   process.stdout.write(`brown-llama-7m block 0, relative output error % (fit on ${samples}×${seqLen} tokens seed 0 | held-out ${evalSamples}×${seqLen} seed 1)\n`);
-  process.stdout.write(`${'linear'.padEnd(10)} ${'n×k'.padEnd(8)} keep  rank |   plain    asvd  svdllm |   plain    asvd  svdllm (held-out)\n`);
+  process.stdout.write(`${'linear'.padEnd(10)} ${'n×k'.padEnd(8)} keep  rank |   plain    asvd  svdllm   rsvd*   int8* |   plain    asvd  svdllm   rsvd*   int8* (held-out)\n`);
   for (const spec of LLAMA_LINEARS) {
     for (const keep of ratios) {
-      const rs = methods.map((m) => rows.find((x) => x.linear === spec.role && x.method === m && x.keep === keep));
+      const rs = shown.map((m) => rows.find((x) => x.linear === spec.role && x.method === m && x.keep === keep));
       const { n, k, rank } = rs[0];
       process.stdout.write(`${spec.role.padEnd(10)} ${`${n}×${k}`.padEnd(8)} ${keep.toFixed(1)}  ${String(rank).padStart(4)} |${rs.map((x) => ' ' + pct(x.fitRel)).join('')} |${rs.map((x) => ' ' + pct(x.heldRel)).join('')}\n`);
     }
   }
+  process.stdout.write(`rsvd* = SVD-LLM with the randomized solver (wasm GEMM, p = 10, q = 2); int8* = SVD-LLM with int8 per-channel U and V (sqrt split)\n`);
   process.stdout.write(`block total (Σ err / Σ energy over the 7 linears):\n`);
   for (const keep of ratios) {
-    const t = methods.map((m) => totals[`${m}@${keep}`]);
-    process.stdout.write(`  keep ${keep.toFixed(1)}: fit ${t.map((x, i) => `${methods[i]} ${pct(x.fitErr / x.fitEnergy).trim()}%`).join(', ')} | held-out ${t.map((x, i) => `${methods[i]} ${pct(x.heldErr / x.heldEnergy).trim()}%`).join(', ')}\n`);
+    const t = shown.map((m) => totals[`${m}@${keep}`]);
+    process.stdout.write(`  keep ${keep.toFixed(1)}: fit ${t.map((x, i) => `${shown[i]} ${pct(x.fitErr / x.fitEnergy).trim()}%`).join(', ')}\n`);
+    process.stdout.write(`            held-out ${t.map((x, i) => `${shown[i]} ${pct(x.heldErr / x.heldEnergy).trim()}%`).join(', ')}\n`);
   }
 }
