@@ -63,9 +63,11 @@ export class LlamaCppModel {
 
   /** One context, reused (history cleared) while windows fit; KV cache F32 (see logits()). */
   private async sequenceFor(length: number, threads?: number) {
-    if (!this.context || this.contextSize < length) {
+    // one spare slot: a sequence that fills the context exactly is shifted (its start erased) before the
+    // last token's next-token logits are produced
+    if (!this.context || this.contextSize < length + 1) {
       await this.context?.dispose();
-      this.contextSize = Math.max(length, 32);
+      this.contextSize = Math.max(length + 1, 32);
       this.context = await this.model.createContext({
         contextSize: this.contextSize,
         batchSize: this.contextSize,
