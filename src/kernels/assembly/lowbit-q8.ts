@@ -81,6 +81,38 @@ function q8Block8(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i
 }
 
 // acc += Σ over 32 columns of xq · code; v holds 8 u16 lanes of 4 nibbles each (nibble j = column 8j + lane).
+// q8Block8 for two tokens (activations xa, xb; outputs ya, yb) sharing the weight loads.
+function q8Block8x2(
+  w: usize, L: i32, xa: usize, xb: usize, meta: usize,
+  sa: f32, qa: i32, sb: f32, qb: i32, ya: usize, yb: usize,
+): void {
+  const rs = <usize>L;
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+  const end = w + rs;
+  while (w < end) {
+    const x0 = v128.load(xa);
+    const x1 = v128.load(xb);
+    let v = v128.load8x8_u(w);
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(x0, v));
+    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(x1, v));
+    v = v128.load8x8_u(w + rs);
+    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(x0, v));
+    b1 = i32x4.add(b1, i32x4.dot_i16x8_s(x1, v));
+    v = v128.load8x8_u(w + 2 * rs);
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(x0, v));
+    b2 = i32x4.add(b2, i32x4.dot_i16x8_s(x1, v));
+    v = v128.load8x8_u(w + 3 * rs);
+    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(x0, v));
+    b3 = i32x4.add(b3, i32x4.dot_i16x8_s(x1, v));
+    w += 8;
+    xa += 16;
+    xb += 16;
+  }
+  epi(ya, hsum4(a0, a1, a2, a3), meta, sa, qa);
+  epi(yb, hsum4(b0, b1, b2, b3), meta, sb, qb);
+}
+
 @inline function dot32(acc: v128, v: v128, x0: v128, x1: v128, x2: v128, x3: v128, m4: v128): v128 {
   const w0 = v128.and(v, m4);
   const w1 = v128.and(i16x8.shr_u(v, 4), m4);
@@ -137,7 +169,16 @@ export function q8GemmTiles(
         const c0 = b * blockLen;
         const L = min(blockLen, kPad - c0);
         const meta = wp + (nibble ? <usize>L * 2 : <usize>L * 4);
-        for (let i = 0; i < m; i++) {
+        let i = 0;
+        if (!nibble) {
+          for (; i + 2 <= m; i += 2) {
+            const mp = xmeta + (<usize>b * <usize>m + <usize>i) * 8;
+            const xp = xq + <usize>m * <usize>c0 * 2 + <usize>i * <usize>L * 2;
+            const yp = y0 + <usize>i * yStride;
+            q8Block8x2(wp, L, xp, xp + <usize>L * 2, meta, load<f32>(mp), load<i32>(mp, 4), load<f32>(mp, 8), load<i32>(mp, 12), yp, yp + yStride);
+          }
+        }
+        for (; i < m; i++) {
           const mp = xmeta + (<usize>b * <usize>m + <usize>i) * 8;
           const xp = xq + <usize>m * <usize>c0 * 2 + <usize>i * <usize>L * 2;
           const yp = y0 + <usize>i * yStride;
