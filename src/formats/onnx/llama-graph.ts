@@ -81,8 +81,6 @@ export interface OnnxLinearInfo {
 
 export interface LlamaGraphInfo {
   linears: OnnxLinearInfo[];
-  /** Float activation tensors worth an activation encoding (norm outputs, linear inputs/outputs, residuals, logits). */
-  activations: string[];
   /**
    * The tensors that correspond to points of edgeq's forward (where activation statistics are taken):
    * `embed`, `layers.{i}.{qkv|o|gate_up|down|residual}` (inputs of the linear groups, the block output),
@@ -113,11 +111,7 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
   const maxPos = opts.maxPositions ?? c.maxPositionEmbeddings;
   const { hiddenSize: d, numHeads: H, numKvHeads: KV, headDim: hd, vocabSize: V } = c;
   const rep = H / KV;
-  const info: LlamaGraphInfo = { linears: [], activations: [], taps: {} };
-  const act = (name: string): string => {
-    info.activations.push(name);
-    return name;
-  };
+  const info: LlamaGraphInfo = { linears: [], taps: {} };
   const read = async (name: string): Promise<Float32Array> => {
     opts.onTensor?.(name);
     return src.readF32(name);
@@ -167,7 +161,7 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
     const w = await g.initializer(weight, 'FLOAT', [d], await read(weight));
     const ms = g.op('ReduceMean', `${p}/mean_square`, [g.op('Mul', `${p}/square`, [x, x])], { axes: [-1], keepdims: 1 });
     const rms = g.op('Sqrt', `${p}/rms`, [g.op('Add', `${p}/add_eps`, [ms, g.constF32(c.rmsNormEps)])]);
-    return act(g.op('Mul', `${p}/scale`, [g.op('Div', `${p}/normalize`, [x, rms]), w]));
+    return g.op('Mul', `${p}/scale`, [g.op('Div', `${p}/normalize`, [x, rms]), w]);
   };
 
   const linear = async (weight: string, x: string, n: number, k: number, bias: string | null, p: string): Promise<string> => {
@@ -198,12 +192,12 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
       info.linears.push({ weight, kind: 'matmul', quantized: !!q, initializer: wt, input: x, output: y, n, k });
     }
     if (bias) y = g.op('Add', `${p}/bias`, [y, await g.initializer(bias, 'FLOAT', [n], await read(bias))]);
-    return act(y);
+    return y;
   };
 
   // ---- embeddings
   const embedW = await g.initializer(GLOBAL_TENSORS.embed, 'FLOAT', [V, d], await read(GLOBAL_TENSORS.embed));
-  let x = act(g.op('Gather', '/model/embed_tokens/Gather', [embedW, ids]));
+  let x = g.op('Gather', '/model/embed_tokens/Gather', [embedW, ids]);
   info.taps.embed = x;
 
   const heads = (y: string, n: number, p: string): string =>
@@ -238,18 +232,18 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
     ]);
     const probs = g.op('Softmax', `${p}/attn/Softmax`, [g.op('Where', `${p}/attn/mask`, [visible, scores, lowest])], { axis: -1 });
     const ctx = g.op('MatMul', `${p}/attn/pv`, [probs, vAll]);
-    const merged = act(g.op('Reshape', `${p}/attn/merge_heads`, [g.op('Transpose', `${p}/attn/from_heads`, [ctx], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, H * hd])]));
+    const merged = g.op('Reshape', `${p}/attn/merge_heads`, [g.op('Transpose', `${p}/attn/from_heads`, [ctx], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, H * hd])]);
     info.taps[`layers.${l}.o`] = merged;
-    x = act(g.op('Add', `${p}/attn/residual`, [x, await lin(l, 'o_proj', merged, `${p}/attn`)]));
+    x = g.op('Add', `${p}/attn/residual`, [x, await lin(l, 'o_proj', merged, `${p}/attn`)]);
     // MLP
     const h2 = await rmsNorm(x, normName(l, 'post_attention_layernorm'), `${p}/post_attention_layernorm`);
     info.taps[`layers.${l}.gate_up`] = h2;
     const gate = await lin(l, 'gate_proj', h2, `${p}/mlp`);
     const up = await lin(l, 'up_proj', h2, `${p}/mlp`);
     const silu = g.op('Mul', `${p}/mlp/silu`, [gate, g.op('Sigmoid', `${p}/mlp/sigmoid`, [gate])]);
-    const gated = act(g.op('Mul', `${p}/mlp/gated`, [silu, up]));
+    const gated = g.op('Mul', `${p}/mlp/gated`, [silu, up]);
     info.taps[`layers.${l}.down`] = gated;
-    x = act(g.op('Add', `${p}/mlp/residual`, [x, await lin(l, 'down_proj', gated, `${p}/mlp`)]));
+    x = g.op('Add', `${p}/mlp/residual`, [x, await lin(l, 'down_proj', gated, `${p}/mlp`)]);
     info.taps[`layers.${l}.residual`] = x;
   }
 
@@ -261,10 +255,9 @@ export async function buildLlamaGraph(g: GraphBuilder, c: LlamaConfig, src: Onnx
     logits = g.node('MatMul', '/lm_head/MatMul', [hFinal, wT], { outputs: [LOGITS] })[0];
   } else {
     const y = await linear(GLOBAL_TENSORS.lmHead, hFinal, V, d, null, '/lm_head');
-    info.activations.pop(); // the Identity below is the same tensor
     logits = g.node('Identity', '/lm_head/logits', [y], { outputs: [LOGITS] })[0];
   }
-  info.taps.logits = act(logits);
+  info.taps.logits = logits;
   g.output(LOGITS, 'FLOAT', ['batch', 'sequence_length', V]);
   for (let l = 0; l < c.numLayers; l++) {
     g.output(presentKeyName(l), 'FLOAT', ['batch', KV, 'total_sequence_length', hd]);
