@@ -13,6 +13,7 @@
 import { EdgeqError, UnsupportedError } from '../core/errors.js';
 import { AwqCheckpointWriter, awqLayout, awqQuantizationConfig } from '../formats/awq/writer.js';
 import type { ExportLayout } from '../formats/edgeq/export-writer.js';
+import type { DataCheckpoint, PartialFileOptions } from '../formats/edgeq/stream-writer.js';
 import { EdgeqCheckpointWriter, type EdgeqProvenance, type QuantizedPlanEntry, type TensorPlanEntry } from '../formats/edgeq/index.js';
 import { checkGptqPlan, GptqCheckpointWriter, gptqLayout } from '../formats/gptq/writer.js';
 import type { TensorSpec } from '../formats/safetensors/writer.js';
@@ -28,6 +29,8 @@ export interface CheckpointSink {
   readonly format: CheckpointFormat;
   writeQuantized(name: string, q: QuantizedWeight): Promise<void>;
   writeDense(name: string, data: Float32Array): Promise<void>;
+  /** Resumable output only: flush the tensors written so far and say where the data file stands. */
+  checkpoint(): Promise<DataCheckpoint>;
   /** Complete the folder (config, side files, metadata) and move it into place. */
   finish(provenance: EdgeqProvenance): Promise<void>;
   abort(): Promise<void>;
@@ -41,6 +44,8 @@ export interface SinkOptions {
   provenance: EdgeqProvenance;
   /** GPTQ quantization_config.meta extras (damp_percent, true_sequential, ...). */
   gptqMeta?: Record<string, unknown>;
+  /** Resumable output in `<outDir>.partial` (pipeline/resume/). */
+  partial?: PartialFileOptions;
 }
 
 /** Dense storage dtype the format forces (null: the plan chooses). GPTQ/AWQ keep every dense tensor fp16. */
@@ -104,11 +109,12 @@ const FORMAT_HINT: Record<Exclude<CheckpointFormat, 'edgeq'>, string> = {
 /** The writer for `format` at `outDir` (refuses an existing folder unless overwrite; nothing is written yet). */
 export async function createCheckpointSink(format: CheckpointFormat, outDir: string, o: SinkOptions): Promise<CheckpointSink> {
   if (format === 'edgeq') {
-    const w = await EdgeqCheckpointWriter.create(outDir, { plan: o.plan, sourceDir: o.sourceDir, overwrite: o.overwrite, provenance: o.provenance });
+    const w = await EdgeqCheckpointWriter.create(outDir, { plan: o.plan, sourceDir: o.sourceDir, overwrite: o.overwrite, provenance: o.provenance, partial: o.partial });
     return {
       format,
       writeQuantized: (name, q) => w.writeQuantized(name, q),
       writeDense: (name, data) => w.writeDense(name, data),
+      checkpoint: () => w.checkpoint(),
       finish: (provenance) => w.finish({ provenance }),
       abort: () => w.abort(),
     };
@@ -121,12 +127,14 @@ export async function createCheckpointSink(format: CheckpointFormat, outDir: str
     sourceDir: o.sourceDir,
     overwrite: o.overwrite,
     metadata: { 'edgeq.provenance': JSON.stringify({ ...known, format: FORMAT_NAME[format] }) },
+    partial: o.partial,
   };
   const w = format === 'autogptq' ? await GptqCheckpointWriter.create(outDir, { ...opts, meta: o.gptqMeta ?? {} }) : await AwqCheckpointWriter.create(outDir, opts);
   return {
     format,
     writeQuantized: (name, q) => w.writeQuantized(name, q),
     writeDense: (name, data) => w.writeDense(name, data),
+    checkpoint: () => w.checkpoint(),
     finish: () => w.finish(),
     abort: () => w.abort(),
   };

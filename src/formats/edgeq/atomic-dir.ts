@@ -8,6 +8,13 @@
  * complete, then the new one is renamed in and the old one deleted (if the second rename fails the old
  * folder is moved back). The destination is checked both when opening (fail fast, before hours of
  * quantization) and again at commit.
+ *
+ * Resumable mode (`partial`): the temporary folder is the fixed sibling `<dest>.partial` (partialDirFor),
+ * so a later run can find it. A fresh run refuses an existing partial folder (UsageError E_PARTIAL_EXISTS:
+ * pass --resume, or --overwrite to discard it); `partial.resume` reopens it, deleting everything but the
+ * data file and the resume files (names starting with RESUME_FILE_PREFIX: journal, activations). abort()
+ * deletes the folder only while it holds no journaled progress (markDurable() was never called and it was
+ * not resumed). commit() deletes the resume files, then renames the folder into place.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -17,6 +24,23 @@ import { UsageError } from '../../core/errors.js';
 export interface AtomicDirOptions {
   /** Replace an existing destination folder (only after the new one is complete). */
   overwrite?: boolean;
+  /** Write into the fixed, resumable `<dest>.partial` folder (see the file comment). */
+  partial?: PartialDirOptions;
+}
+
+export interface PartialDirOptions {
+  /** Reopen the existing partial folder instead of starting a new one. */
+  resume: boolean;
+  /** Entries of the partial folder that a resume keeps besides the resume files (e.g. the data file). */
+  keep?: readonly string[];
+}
+
+/** Files in a partial folder whose names start with this are resume state, never part of the output. */
+export const RESUME_FILE_PREFIX = 'edgeq-resume';
+
+/** The fixed partial folder of a resumable output: `<dest>.partial`, next to it. */
+export function partialDirFor(dest: string): string {
+  return `${path.resolve(dest)}.partial`;
 }
 
 export interface AtomicDir {
@@ -28,6 +52,8 @@ export interface AtomicDir {
   commit(): Promise<void>;
   /** Delete the temporary folder. Safe to call more than once and after a failed commit. */
   abort(): Promise<void>;
+  /** Partial mode: the folder now holds journaled progress; abort() keeps it from here on. */
+  markDurable(): void;
 }
 
 /** `<parent>/.<name>.tmp-<pid>-<random hex>` (or `.old-` for a folder being replaced). */
@@ -41,11 +67,51 @@ export async function openAtomicDir(dest: string, opts: AtomicDirOptions = {}): 
   if (path.basename(abs) === '' || abs === path.dirname(abs)) {
     throw new UsageError('E_OUTPUT_PATH', `cannot write a model to ${dest}`, 'choose a folder path such as ./out/model-int4');
   }
+  if (opts.partial?.resume) return resumePartialDir(abs, opts.partial, opts.overwrite === true);
   await checkDestination(abs, opts.overwrite === true);
   await fsp.mkdir(path.dirname(abs), { recursive: true });
+  if (opts.partial) {
+    const partial = partialDirFor(abs);
+    if (await exists(partial)) {
+      if (opts.overwrite !== true) throw partialExists(abs);
+      await fsp.rm(partial, { recursive: true, force: true });
+    }
+    await fsp.mkdir(partial);
+    return new AtomicDirImpl(abs, partial, opts.overwrite === true, { durable: false });
+  }
   const tempPath = tempDirFor(abs);
   await fsp.mkdir(tempPath); // fails if it exists: never share a temp folder
   return new AtomicDirImpl(abs, tempPath, opts.overwrite === true);
+}
+
+/** The UsageError for a fresh run that finds a partial output of an earlier one. */
+export function partialExists(dest: string): UsageError {
+  return new UsageError(
+    'E_PARTIAL_EXISTS',
+    `an interrupted run left ${partialDirFor(dest)}`,
+    'pass --resume to continue it (same options as the interrupted run), or --overwrite to discard it and start over',
+  );
+}
+
+/** The UsageError for --resume without a partial output. */
+export function nothingToResume(dest: string): UsageError {
+  return new UsageError('E_NOTHING_TO_RESUME', `nothing to resume: ${partialDirFor(dest)} does not exist`, 'run without --resume to start a new quantization');
+}
+
+async function resumePartialDir(abs: string, o: PartialDirOptions, overwrite: boolean): Promise<AtomicDir> {
+  const partial = partialDirFor(abs);
+  const st = await fsp.lstat(partial).catch(() => undefined);
+  if (!st?.isDirectory()) throw nothingToResume(abs);
+  await checkDestination(abs, overwrite);
+  const keep = new Set(o.keep ?? []);
+  for (const name of await fsp.readdir(partial)) {
+    if (!keep.has(name) && !name.startsWith(RESUME_FILE_PREFIX)) await fsp.rm(path.join(partial, name), { recursive: true, force: true });
+  }
+  return new AtomicDirImpl(abs, partial, overwrite, { durable: true });
+}
+
+async function exists(p: string): Promise<boolean> {
+  return (await fsp.lstat(p).catch(() => undefined)) !== undefined;
 }
 
 /** Run `fn` on a fresh temp folder; commit if it resolves, delete the temp folder if it throws. */
@@ -68,13 +134,24 @@ class AtomicDirImpl implements AtomicDir {
     readonly path: string,
     readonly tempPath: string,
     private readonly overwrite: boolean,
+    /** Partial mode only: whether the folder holds journaled progress (then abort keeps it). */
+    private partial?: { durable: boolean },
   ) {}
+
+  markDurable(): void {
+    if (this.partial) this.partial.durable = true;
+  }
 
   async commit(): Promise<void> {
     if (this.state !== 'open') throw new UsageError('E_WRITER_STATE', `commit on ${this.state} output folder ${this.path}`);
     try {
-      await syncDir(this.tempPath);
       const existing = await checkDestination(this.path, this.overwrite);
+      if (this.partial) {
+        for (const name of await fsp.readdir(this.tempPath)) {
+          if (name.startsWith(RESUME_FILE_PREFIX)) await fsp.rm(path.join(this.tempPath, name), { force: true });
+        }
+      }
+      await syncDir(this.tempPath);
       if (existing === 'nonempty') {
         await this.replace();
       } else {
@@ -92,6 +169,7 @@ class AtomicDirImpl implements AtomicDir {
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    if (this.partial?.durable) return; // journaled progress stays for --resume
     await fsp.rm(this.tempPath, { recursive: true, force: true });
   }
 

@@ -11,6 +11,7 @@ import { EdgeqError, UnsupportedError } from '../../core/errors.js';
 import type { QuantizedWeight } from '../../qtypes/types.js';
 import type { TensorData, TensorSpec } from '../safetensors/writer.js';
 import { PlannedFolderWriter } from './folder-writer.js';
+import type { DataCheckpoint, PartialFileOptions } from './stream-writer.js';
 import { checkPlan, checkQuantizedWeight, type QuantizedPlanEntry, type TensorPlanEntry } from './plan.js';
 import { resolveSourceConfig, type ModelSource } from './side-files.js';
 
@@ -35,6 +36,8 @@ export interface ExportWriterOptions extends ModelSource {
   copySideFiles?: boolean;
   /** Extra safetensors `__metadata__` (string values). */
   metadata?: Readonly<Record<string, string>>;
+  /** Resumable output in `<dir>.partial` (see folder-writer.ts). */
+  partial?: PartialFileOptions;
 }
 
 export class PackedExportWriter {
@@ -60,6 +63,7 @@ export class PackedExportWriter {
       overwrite: opts.overwrite === true,
       metadataEstimate: exportMetadata(opts),
       reserveBytes: 0,
+      ...(opts.partial ? { partial: opts.partial } : {}),
     });
     return new PackedExportWriter(layout, out, plan, opts, config);
   }
@@ -88,6 +92,11 @@ export class PackedExportWriter {
       if (!e || e.kind !== 'dense') throw new EdgeqError('E_WRITER_ORDER', `'${name}' is not a dense tensor of the plan`);
       await this.out.writeDense(name, data);
     });
+  }
+
+  /** Resumable output: flush what is written and say where the data file stands. */
+  async checkpoint(): Promise<DataCheckpoint> {
+    return this.out.checkpoint();
   }
 
   async finish(): Promise<void> {

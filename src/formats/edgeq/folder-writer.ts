@@ -2,6 +2,10 @@
  * Plumbing shared by the edgeq, GPTQ and AWQ checkpoint writers: one atomic output folder holding one
  * streamed `model.safetensors` (metadata written at the end) plus JSON and side files. Any failure in
  * any step deletes the temporary folder; the destination only appears, complete, on finish().
+ *
+ * With `partial` the output is resumable: it is written into the fixed `<dest>.partial` folder, and
+ * checkpoint() flushes model.safetensors and says where it stands (for the caller's journal); reopening
+ * with `partial.resumeFrom` continues after that point (see stream-writer.ts and atomic-dir.ts).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +14,7 @@ import type { TensorData, TensorSpec } from '../safetensors/writer.js';
 import { openAtomicDir, type AtomicDir, type AtomicDirOptions } from './atomic-dir.js';
 import { checkDenseForF16 } from './plan.js';
 import { copyModelSideFiles } from './side-files.js';
-import { DeferredHeaderSafetensorsWriter } from './stream-writer.js';
+import { DeferredHeaderSafetensorsWriter, type DataCheckpoint, type PartialFileOptions } from './stream-writer.js';
 
 export const MODEL_FILE = 'model.safetensors';
 
@@ -29,9 +33,17 @@ export class PlannedFolderWriter {
   static async create(
     dest: string,
     specs: readonly TensorSpec[],
-    opts: AtomicDirOptions & { metadataEstimate?: Readonly<Record<string, string>>; reserveBytes?: number } = {},
+    opts: Omit<AtomicDirOptions, 'partial'> & {
+      metadataEstimate?: Readonly<Record<string, string>>;
+      reserveBytes?: number;
+      /** Resumable output (see the file comment). */
+      partial?: PartialFileOptions;
+    } = {},
   ): Promise<PlannedFolderWriter> {
-    const dir = await openAtomicDir(dest, opts);
+    const dir = await openAtomicDir(dest, {
+      overwrite: opts.overwrite,
+      ...(opts.partial ? { partial: { resume: opts.partial.resumeFrom !== undefined, keep: [MODEL_FILE] } } : {}),
+    });
     try {
       const st = await DeferredHeaderSafetensorsWriter.create(
         path.join(dir.tempPath, MODEL_FILE),
@@ -39,6 +51,7 @@ export class PlannedFolderWriter {
         {
           ...(opts.metadataEstimate ? { metadataEstimate: opts.metadataEstimate } : {}),
           ...(opts.reserveBytes !== undefined ? { reserveBytes: opts.reserveBytes } : {}),
+          ...(opts.partial ? { partial: opts.partial } : {}),
         },
       );
       return new PlannedFolderWriter(dir, st, new Map(specs.map((s) => [s.name, s])));
@@ -82,6 +95,19 @@ export class PlannedFolderWriter {
       await this.st.writeTensor(name, data);
       this.denseProgress.set(name, offset + data.length);
     });
+  }
+
+  /**
+   * Resumable output: flush model.safetensors (fsync) and return where it stands; from now on an abort
+   * keeps the partial folder for --resume.
+   */
+  async checkpoint(): Promise<DataCheckpoint> {
+    let cp: DataCheckpoint | undefined;
+    await this.guard(async () => {
+      cp = await this.st.checkpoint();
+      this.dir.markDurable();
+    });
+    return cp!;
   }
 
   /** Write a JSON file (2-space indent, trailing newline) into the output folder. */

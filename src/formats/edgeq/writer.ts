@@ -16,6 +16,7 @@ import type { QuantizedWeight } from '../../qtypes/types.js';
 import { packCodes } from '../bitpack.js';
 import type { TensorSpec } from '../safetensors/writer.js';
 import { PlannedFolderWriter } from './folder-writer.js';
+import type { DataCheckpoint, PartialFileOptions } from './stream-writer.js';
 import {
   EDGEQ_FORMAT_VERSION,
   META_FORMAT_VERSION,
@@ -40,6 +41,8 @@ export interface EdgeqWriterOptions extends ModelSource {
   overwrite?: boolean;
   /** Copy tokenizer/generation files from sourceDir (default true when sourceDir is given). */
   copySideFiles?: boolean;
+  /** Resumable output in `<dir>.partial` (see folder-writer.ts); `resumeFrom` continues an earlier run. */
+  partial?: PartialFileOptions;
 }
 
 export class EdgeqCheckpointWriter {
@@ -77,6 +80,7 @@ export class EdgeqCheckpointWriter {
     const out = await PlannedFolderWriter.create(dir, specs, {
       overwrite: opts.overwrite === true,
       metadataEstimate: estimate,
+      ...(opts.partial ? { partial: opts.partial } : {}),
     });
     return new EdgeqCheckpointWriter(out, plan, qtypes, opts, config);
   }
@@ -122,6 +126,11 @@ export class EdgeqCheckpointWriter {
       }
       await this.out.writeDense(name, data);
     });
+  }
+
+  /** Resumable output: flush what is written (whole tensors) and say where the data file stands. */
+  async checkpoint(): Promise<DataCheckpoint> {
+    return this.out.checkpoint();
   }
 
   /** Write config.json and side files, the final metadata, and move the folder into place. */
