@@ -62,7 +62,7 @@ export interface GgufExportResult {
 
 async function sourceInfos(dir: string, src: WeightSource): Promise<Map<string, SourceTensorInfo>> {
   const out = new Map<string, SourceTensorInfo>();
-  for (const name of src.tensors.keys()) out.set(name, { quantized: null });
+  for (const [name, t] of src.tensors) out.set(name, { quantized: null, dtype: t.dtype });
   if (src.kind === 'edgeq') {
     const ck = await EdgeqCheckpoint.open(dir);
     try {

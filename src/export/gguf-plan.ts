@@ -17,7 +17,9 @@
  *   - a tensor whose row length is not a multiple of the type's block size falls back:
  *     q2_k, q3_k, q4_k → q4_0;  q6_k → q8_0;  q4_0, q8_0 → f16.
  * Without an explicit type, an edgeq checkpoint whose linears all map onto one GGUF block type exports to
- * that type (no loss); an HF checkpoint exports to f16.
+ * that type (no loss); an HF checkpoint exports to f16. The 2-D tensors an edgeq checkpoint keeps dense
+ * (embeddings, LM head) stay dense — F16 when stored F16, else F32 — so the GGUF holds exactly the
+ * checkpoint's model.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { UsageError } from '../core/errors.js';
@@ -44,8 +46,8 @@ export interface GgufPlan {
   quantized: boolean;
 }
 
-/** LLAMA_FTYPE ids of the file types edgeq writes (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q2_K 10, Q3_K_M 12, Q4_K_M 15, Q6_K 18). */
-const FILE_TYPE_IDS: Record<WritableType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q2_k: 10, q3_k: 12, q4_k: 15, q6_k: 18 };
+/** LLAMA_FTYPE ids of the file types edgeq writes (ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q2_K 10, Q3_K_S 11, Q4_K_S 14, Q6_K 18: one type for every linear, output Q6_K). */
+const FILE_TYPE_IDS: Record<WritableType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q2_k: 10, q3_k: 11, q4_k: 14, q6_k: 18 };
 
 const FALLBACK: Partial<Record<WritableType, WritableType>> = { q2_k: 'q4_0', q3_k: 'q4_0', q4_k: 'q4_0', q6_k: 'q8_0', q4_0: 'f16', q8_0: 'f16' };
 
@@ -60,6 +62,8 @@ export function nativeGgufTypeOfGrid(grid: GridSpec, actOrder: boolean): Writabl
 export interface SourceTensorInfo {
   /** Grid of a quantized linear (edgeq checkpoints), with act-order; null = dense. */
   quantized: { grid: GridSpec; actOrder: boolean } | null;
+  /** Storage dtype of a dense tensor ('F16', 'F32', 'BF16', …), when known. */
+  dtype?: string;
 }
 
 /** A type that fits a row length, following the fallback chain. */
@@ -87,12 +91,19 @@ export function defaultGgufType(sources: ReadonlyMap<string, SourceTensorInfo>):
 
 export function planGgufExport(config: LlamaConfig, sources: ReadonlyMap<string, SourceTensorInfo>, requested?: WritableType): GgufPlan {
   const fileType = requested ?? defaultGgufType(sources);
+  const edgeqSource = [...sources.values()].some((s) => s.quantized);
   const entries: GgufPlanEntry[] = [];
   for (const m of llamaTensorMappings(config)) {
     const dims = ggufDims(m.shape);
     const q = m.hf ? (sources.get(m.hf)?.quantized ?? null) : null;
     if (m.shape.length === 1) {
       entries.push({ ...m, dims, type: ggmlType('f32'), action: 'encode' });
+      continue;
+    }
+    if (edgeqSource && !q) {
+      // the checkpoint kept this tensor dense: keep it dense (bit-exact for F16/F32 storage)
+      const t: WritableType = sources.get(m.hf!)?.dtype === 'F16' ? 'f16' : 'f32';
+      entries.push({ ...m, dims, type: ggmlType(t), action: 'encode', note: `dense in the edgeq checkpoint: kept ${t.toUpperCase()}` });
       continue;
     }
     const isOutput = m.role === 'output' || (m.role === 'embedding' && config.tieWordEmbeddings);

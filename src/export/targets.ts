@@ -64,7 +64,7 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
         `wrote      ${r.path} (${(r.bytes / 1e6).toFixed(2)} MB, GGUF v3, file type ${r.fileType})`,
         `tensors    ${r.tensors.length}: ${[...types].map(([k, v]) => `${k} ×${v}`).join(' · ')}`,
         `how        ${Object.entries(r.counts).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(' · ')}`,
-        ...r.tensors.filter((t) => t.note).map((t) => `fallback   ${t.name}: ${t.note}`),
+        ...r.tensors.filter((t) => t.note).map((t) => `note       ${t.name}: ${t.note}`),
       ];
       return { target: 'gguf', path: r.path, bytes: r.bytes, details: r as unknown as Record<string, unknown>, lines, warnings: r.warnings };
     },
@@ -119,6 +119,31 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
         ];
         const details = { outDir: r.onnx.outDir, encodingsFile: r.encodingsFile, weights: r.weights, calibration: r.calibration, activationEncodings: r.encodings.activation_encodings.length };
         return { target: 'qnn', path: r.onnx.outDir, bytes: r.onnx.modelBytes + r.onnx.dataBytes, details, lines, warnings: [] };
+      } finally {
+        await backend.dispose();
+      }
+    },
+  },
+  {
+    id: 'snapdragon',
+    description: 'a Snapdragon deployment folder: gguf/ (Q4_0 for llama.cpp CPU/Adreno/Hexagon), qnn/ (ONNX W4A16 on the LPBQ grid + AIMET/QNN encodings), manifest.json (sizes, memory, decode roofline for 8 Gen 3 / X Elite), README.md',
+    output: 'folder',
+    types: ['q4_0'],
+    lossless: 'int4 sym g32 (`edgeq quantize --target snapdragon`) → Q4_0 with the same integers and fp16 scales; the QNN part re-expresses it on the LPBQ grid (change reported)',
+    async run(req) {
+      const { exportSnapdragonBundle } = await import('./snapdragon-bundle.js');
+      const { createWasmBackend } = await import('../kernels/wasm-backend.js');
+      if (req.type !== undefined) checkType(req.type, ['q4_0']);
+      const backend = await createWasmBackend({});
+      try {
+        const r = await exportSnapdragonBundle({ modelDir: req.modelDir, outDir: req.out, backend, allowRequantize: req.allowRequantize, overwrite: true, onStep: (s) => req.onProgress?.(0, 1, s) });
+        const m = r.manifest;
+        const lines = [
+          `wrote      ${r.outDir}: gguf/model-q4_0.gguf (${(m.gguf.bytes / 1e6).toFixed(2)} MB${m.gguf.lossless ? ', lossless repack' : ', requantized'}), qnn/ (ONNX + ${m.qnn.encodings}), manifest.json, README.md`,
+          `size       ${m.params.toLocaleString('en-US')} params, ${m.bitsPerWeight.toFixed(2)} bits/weight; memory at ctx ${m.ctx}: ${(m.peakMemoryBytes / 1e6).toFixed(1)} MB (KV ${(m.kvCacheBytes / 1e6).toFixed(1)} MB)`,
+          ...m.estimates.map((e) => `roofline   ${e.name}: ≤ ${e.decodeTokPerSec.toFixed(1)} tok/s decode at ctx ${m.ctx} (${e.bandwidthGBs.toFixed(1)} GB/s)${e.fitsUsableMemory ? '' : ' — does NOT fit its usable memory'}`),
+        ];
+        return { target: 'snapdragon', path: r.outDir, bytes: m.gguf.bytes, details: m as unknown as Record<string, unknown>, lines, warnings: r.warnings };
       } finally {
         await backend.dispose();
       }

@@ -108,6 +108,17 @@ describe('lossless export of symmetric g32 edgeq grids', () => {
     expect(r.counts.requantize).toBe(0);
     expect(r.requantize).toBeNull();
     expect(await expectLossless(dir, file, 'Q4_0')).toBe(42);
+    // what the checkpoint keeps dense stays dense and exact
+    const ck = await EdgeqCheckpoint.open(dir);
+    const g = await GgufFile.open(file);
+    try {
+      expect(g.tensor('token_embd.weight').type.name).toMatch(/^F(16|32)$/);
+      expect(Array.from(await g.readF32('output.weight'))).toEqual(Array.from(await ck.readDense('lm_head.weight')));
+      expect(Array.from(await g.readF32('token_embd.weight'))).toEqual(Array.from(await ck.readDense('model.embed_tokens.weight')));
+    } finally {
+      await ck.close();
+      await g.close();
+    }
   }, 180_000);
 
   it('RTN 8-bit sym g32 → Q8_0 with bit-identical integers and scales', async () => {
@@ -156,7 +167,7 @@ describe('type plan', () => {
     expect(byName.get('token_embd.weight')!.type.name).toBe('Q4_K');
     expect(byName.get('blk.0.ffn_down.weight')!.type.name).toBe('Q4_K'); // k = 768 = 3 · 256
     expect(byName.get('blk.0.attn_norm.weight')!.type.name).toBe('F32');
-    expect(q4k.fileTypeId).toBe(15);
+    expect(q4k.fileTypeId).toBe(14);
   });
 
   it('falls back per tensor when the row length does not fit the block (stories260K: 64 and 172)', () => {
