@@ -23,12 +23,20 @@ export interface BlockF32 {
   linears: Record<LinearRole, LinearF32>;
 }
 
-export async function readBlockF32(reader: TensorReader, c: LlamaConfig, layer: number): Promise<BlockF32> {
+/** An empty weight: the linear's fp32 values are not held (readBlockF32 with `weights: false`). */
+const NOT_LOADED = new Float32Array(0);
+
+/**
+ * Reads one block. With `weights: false` the linears' w stay empty (norms, biases and shapes only): the
+ * streaming pipeline reads each weight when it needs it (linearWeightF32) and keeps the runnable copy on
+ * the backend (PackedBlock), so the block is never held twice.
+ */
+export async function readBlockF32(reader: TensorReader, c: LlamaConfig, layer: number, opts: { weights?: boolean } = {}): Promise<BlockF32> {
   const linears = {} as Record<LinearRole, LinearF32>;
   for (const spec of LLAMA_LINEARS) {
     const [n, k] = spec.shape(c);
     linears[spec.role] = {
-      w: await reader.readF32(linearWeightName(layer, spec), { checkFinite: true }),
+      w: opts.weights === false ? NOT_LOADED : await reader.readF32(linearWeightName(layer, spec), { checkFinite: true }),
       n,
       k,
       bias: spec.hasBias(c) ? await reader.readF32(linearBiasName(layer, spec), { checkFinite: true }) : null,
@@ -55,4 +63,52 @@ export function toBlockWeights(backend: MatmulBackend, b: BlockF32): BlockWeight
 
 export function freeBlockWeights(w: BlockWeights): void {
   for (const l of Object.values(w.linears)) l.free();
+}
+
+/** The fp32 weight of `role`: the block's own (e.g. AWQ-scaled) copy, or read from the checkpoint when not held. */
+export async function linearWeightF32(reader: TensorReader, b: BlockF32, role: LinearRole): Promise<Float32Array> {
+  const lin = b.linears[role];
+  if (lin.w.length > 0 || lin.n * lin.k === 0) return lin.w;
+  return reader.readF32(linearWeightName(b.layer, LLAMA_LINEARS.find((s) => s.role === role)!), { checkFinite: true });
+}
+
+/**
+ * A block's runnable weights packed on the backend once, for every pass over the block (statistics,
+ * propagation); a linear is swapped for its quantized values as soon as it is solved (replace).
+ */
+export class PackedBlock {
+  readonly weights: BlockWeights;
+  private constructor(
+    private readonly backend: MatmulBackend,
+    private readonly b: BlockF32,
+    linears: BlockLinears,
+  ) {
+    this.weights = { inputNorm: b.inputNorm, postNorm: b.postNorm, linears };
+  }
+
+  /** Packs every linear, reading the ones the block does not hold from `reader` one at a time. */
+  static async create(backend: MatmulBackend, reader: TensorReader, b: BlockF32): Promise<PackedBlock> {
+    const linears = {} as BlockLinears;
+    try {
+      for (const spec of LLAMA_LINEARS) {
+        const l = b.linears[spec.role];
+        linears[spec.role] = new DenseLinear(backend, await linearWeightF32(reader, b, spec.role), l.n, l.k, l.bias);
+      }
+    } catch (err) {
+      for (const l of Object.values(linears)) l.free();
+      throw err;
+    }
+    return new PackedBlock(backend, b, linears);
+  }
+
+  /** The runnable `role` now computes with w (n, k) (the old copy is freed first, its space reused). */
+  replace(role: LinearRole, w: Float32Array): void {
+    const l = this.b.linears[role];
+    this.weights.linears[role].free();
+    this.weights.linears[role] = new DenseLinear(this.backend, w, l.n, l.k, l.bias);
+  }
+
+  free(): void {
+    freeBlockWeights(this.weights);
+  }
 }

@@ -95,21 +95,24 @@ export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
 }
 
 /**
- * Peak memory of the streaming pipeline ≈ one block's weights (fp32 arrays + the kernel's packed copy)
+ * Peak memory of the streaming pipeline ≈ one block's weights (the kernel's packed copy; AWQ also keeps the
+ * fp32 arrays it rescales; otherwise only the linear being solved is in fp32, read and working copy)
  * + calibration activations (the stream plus a scratch copy; AWQ also keeps every group's inputs)
- * + statistics (GPTQ: one group's k×k float64 Hessian; imatrix: vectors).
+ * + statistics (GPTQ: one group's k×k float64 Hessian, inverted in place; imatrix: vectors).
  */
 export function estimatePeakMemory(c: LlamaConfig, req: PlanRequest): PeakMemoryEstimate {
   let blockParams = 0;
+  let maxLinear = 0;
   for (const s of LLAMA_LINEARS) {
     const [n, k] = s.shape(c);
     blockParams += n * k;
+    maxLinear = Math.max(maxLinear, n * k);
   }
-  const blockWeights = blockParams * 4 * 2;
+  const blockWeights = blockParams * 4 + (req.method === 'awq' ? blockParams * 4 : maxLinear * 4 * 2);
   const tokens = req.calib.samples * req.calib.seqLen;
   const widths = { qkv: c.hiddenSize, o: c.numHeads * c.headDim, gateUp: c.hiddenSize, down: c.intermediateSize };
   let activations = tokens * c.hiddenSize * 4 + req.calib.seqLen * (c.hiddenSize * 3 + c.intermediateSize * 2 + c.numHeads * c.headDim * 2) * 4;
   if (req.method === 'awq') activations += tokens * (widths.qkv + widths.o + widths.gateUp + widths.down) * 4;
-  const statistics = req.method === 'gptq' ? Math.max(...Object.values(widths)) ** 2 * 8 * 2 : 0;
+  const statistics = req.method === 'gptq' ? Math.max(...Object.values(widths)) ** 2 * 8 : 0;
   return { blockWeights, activations, statistics, total: blockWeights + activations + statistics };
 }

@@ -18,13 +18,15 @@ import type { MatmulBackend } from '../kernels/backend.js';
 import { dequantize, quantizeRtnFake } from './fake-quant.js';
 import { createWasmLinalg64 } from '../quantizers/linalg64-wasm.js';
 import { awqTransformBlock, type AwqMappingReport } from '../quantizers/awq.js';
-import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
+import type { GridSpec } from '../qtypes/types.js';
 import { BlockRunner, streamEmbedding, type CalibActivations } from './activations.js';
 import { logMemory } from './memory-log.js';
-import { freeBlockWeights, readBlockF32, toBlockWeights, type BlockF32 } from './block-weights.js';
+import { linearWeightF32, PackedBlock, readBlockF32, type BlockF32 } from './block-weights.js';
 import { buildQuantPlan, type PeakMemoryEstimate, type PlanRequest, type QuantPlan } from './plan.js';
 import { createCheckpointSink, minZeroFor, type CheckpointFormat, type CheckpointSink } from './checkpoint-sink.js';
 import { createStats, quantizeLinear, statsFor, type LayerStats } from './linear-quantizer.js';
+import { QuantizeInterrupted } from './resume/interrupted.js';
+import { requestFingerprint, ResumeSession } from './resume/session.js';
 
 export interface QuantizeRequest extends PlanRequest {
   modelDir: string;
@@ -38,6 +40,12 @@ export interface QuantizeRequest extends PlanRequest {
   backend: MatmulBackend;
   edgeqVersion: string;
   onProgress?: (e: { block: number; blocks: number; step: string }) => void | Promise<void>;
+  /** Continue the partial output `<outDir>.partial` of an interrupted run (see pipeline/resume/). */
+  resume?: boolean;
+  /** Asked after each journaled block but the last: true stops the run there (QuantizeInterrupted). */
+  shouldStop?: () => boolean;
+  /** Called when a finished block is journaled (blocks done so far, total). */
+  onJournaled?: (done: number, total: number) => void;
 }
 
 export interface LayerReport {
@@ -63,6 +71,8 @@ export interface QuantizeReport {
   peakRssBytes: number;
   /** The plan's estimate of the pipeline's peak memory, for comparison with peakRssBytes. */
   peakMemory: PeakMemoryEstimate;
+  /** The resumable partial output; skippedBlocks > 0 when this run resumed an interrupted one. */
+  resume: { partialDir: string; skippedBlocks: number; blocks: number };
 }
 
 const GROUPS: { point: TapPoint; roles: LinearRole[] }[] = [
@@ -102,6 +112,8 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   const format = plan.format;
   const minZero = req.grid.sym ? 0 : minZeroFor(format);
   if (minZero) (provenance.options as Record<string, unknown>).minZeroPoint = minZero;
+  // resume: refuse or validate a partial output before anything is written (pipeline/resume/)
+  const session = await ResumeSession.open({ outDir: req.outDir, resume: !!req.resume, overwrite: !!req.overwrite, blocks: c.numLayers, fingerprint: await requestFingerprint(req, plan), onJournaled: req.onJournaled });
   const ckpt = await SafetensorsCheckpoint.open(req.modelDir);
   let writer: CheckpointSink;
   try {
@@ -111,6 +123,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
       overwrite: req.overwrite,
       provenance,
       gptqMeta: { damp_percent: req.damp ?? 0.01, true_sequential: true, static_groups: false, quantizer_method: req.method },
+      partial: session.partialOptions,
     });
   } catch (err) {
     await ckpt.close();
@@ -124,8 +137,15 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     if (needsCalibration && !cal) throw new UsageError('E_NO_CALIBRATION', `--method ${req.method}${req.imatrix ? ' --imatrix' : ''} needs calibration data`);
     logMemory('start');
     if (linalg) linalg.matrix(Math.max(...LLAMA_LINEARS.map((s) => s.shape(c)[1]))); // the one Hessian buffer, at its largest
+    // --resume: the journaled state after the last finished block (the data file already holds the embedding)
+    const restored = await session.restore();
+    if (restored) {
+      layers.push(...restored.layers);
+      awqReports.push(...restored.awq);
+      for (const r of restored.layers) (provenance.layerErrors as Record<string, number>)[r.name] = r.relWeightError;
+    }
     // the embedding streams by bands of rows: calibration rows gathered, every band copied to the output
-    const acts: CalibActivations | null = await streamEmbedding(
+    const acts: CalibActivations | null = restored ? restored.acts : await streamEmbedding(
       ckpt,
       GLOBAL_TENSORS.embed,
       c.hiddenSize,
@@ -134,61 +154,65 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     );
     logMemory('embedding');
     const runner = acts ? new BlockRunner(c, req.backend, acts.T) : null;
-    for (let l = 0; l < c.numLayers; l++) {
+    for (let l = session.startBlock; l < c.numLayers; l++) {
       const step = (s: string) => req.onProgress?.({ block: l, blocks: c.numLayers, step: s });
       await step('load');
-      const block: BlockF32 = await readBlockF32(ckpt, c, l);
+      // AWQ rewrites the block's fp32 weights, so it holds them; otherwise each weight is read when it is
+      // needed and the block's only full copy is the packed one on the backend
+      const block: BlockF32 = await readBlockF32(ckpt, c, l, { weights: req.method === 'awq' });
       logMemory(`block ${l} loaded`);
       if (req.method === 'awq' && acts) {
         await step('awq search');
         awqReports.push({ block: l, mappings: awqTransformBlock(c, block, acts, { gridFor: (role) => gridOf.get(linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!))!, fakeQuant: quantizeRtnFake, backend: req.backend }) });
       }
-      const quantized = new Map<LinearRole, QuantizedWeight>();
-      for (const g of GROUPS) {
-        await step(`quantize ${g.roles.join('/')}`);
-        let stats: LayerStats | null = null;
-        const kind = statsFor(req.method, !!req.imatrix);
-        if (kind && acts && runner) {
-          const k = block.linears[g.roles[0]].k;
-          const acc = createStats(kind, k, req.backend, kind === 'hessian' && linalg ? linalg.matrix(k) : undefined);
-          stats = acc;
-          const w = toBlockWeights(req.backend, block);
-          runner.run(w, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && acc.add(x, T) });
-          freeBlockWeights(w);
-          logMemory(`block ${l} ${g.point} statistics`);
-        }
-        for (const role of g.roles) {
-          const lin = block.linears[role];
-          const name = linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!);
-          const t1 = performance.now();
-          const res = quantizeLinear(req.method, lin.w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero });
-          const wq = res.dequantized ?? dequantize(res.q);
-          const rel = relError(lin.w, wq);
-          lin.w = wq; // later groups see the quantized weights
-          quantized.set(role, res.q);
-          layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups, seconds: (performance.now() - t1) / 1000 });
-          (provenance.layerErrors as Record<string, number>)[name] = rel;
-          logMemory(`block ${l} ${role} quantized`);
-        }
-      }
-      if (acts && runner) {
-        await step('propagate');
-        const w = toBlockWeights(req.backend, block);
-        runner.run(w, acts, { propagate: true });
-        freeBlockWeights(w);
-        logMemory(`block ${l} propagated`);
-      }
-      await step('write');
       await writer.writeDense(normName(l, 'input_layernorm'), block.inputNorm);
       await writer.writeDense(normName(l, 'post_attention_layernorm'), block.postNorm);
-      for (const spec of LLAMA_LINEARS) {
-        await writer.writeQuantized(linearWeightName(l, spec), quantized.get(spec.role)!);
-        const bias = block.linears[spec.role].bias;
-        if (bias) await writer.writeDense(linearBiasName(l, spec), bias);
+      const packed = acts && runner ? await PackedBlock.create(req.backend, ckpt, block) : null;
+      try {
+        if (packed) logMemory(`block ${l} packed`);
+        for (const g of GROUPS) {
+          await step(`quantize ${g.roles.join('/')}`);
+          let stats: LayerStats | null = null;
+          const kind = statsFor(req.method, !!req.imatrix);
+          if (kind && acts && runner && packed) {
+            const k = block.linears[g.roles[0]].k;
+            const acc = createStats(kind, k, req.backend, kind === 'hessian' && linalg ? linalg.matrix(k) : undefined);
+            stats = acc;
+            runner.run(packed.weights, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && acc.add(x, T) });
+            logMemory(`block ${l} ${g.point} statistics`);
+          }
+          for (const role of g.roles) {
+            const lin = block.linears[role];
+            const spec = LLAMA_LINEARS.find((s) => s.role === role)!;
+            const name = linearWeightName(l, spec);
+            const w = await linearWeightF32(ckpt, block, role);
+            const t1 = performance.now();
+            const res = quantizeLinear(req.method, w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero });
+            const wq = res.dequantized ?? dequantize(res.q);
+            const rel = relError(w, wq);
+            if (lin.w.length > 0) lin.w = wq; // later groups see the quantized weights
+            packed?.replace(role, wq);
+            layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups, seconds: (performance.now() - t1) / 1000 });
+            (provenance.layerErrors as Record<string, number>)[name] = rel;
+            logMemory(`block ${l} ${role} quantized`);
+            await writer.writeQuantized(name, res.q);
+            if (lin.bias) await writer.writeDense(linearBiasName(l, spec), lin.bias);
+          }
+        }
+        if (acts && runner && packed) {
+          await step('propagate');
+          runner.run(packed.weights, acts, { propagate: true });
+          logMemory(`block ${l} propagated`);
+        }
+      } finally {
+        packed?.free();
       }
+      await step('journal');
+      await session.blockDone(l, writer, acts, layers, awqReports);
+      if (l + 1 < c.numLayers && req.shouldStop?.()) throw new QuantizeInterrupted(l + 1, c.numLayers, session.partialDir);
     }
     await writer.writeDense(GLOBAL_TENSORS.finalNorm, await ckpt.readF32(GLOBAL_TENSORS.finalNorm, { checkFinite: true }));
-    if (!c.tieWordEmbeddings) await writer.writeDense(GLOBAL_TENSORS.lmHead, await ckpt.readF32(GLOBAL_TENSORS.lmHead, { checkFinite: true }));
+    if (!c.tieWordEmbeddings) await streamEmbedding(ckpt, GLOBAL_TENSORS.lmHead, c.hiddenSize, null, (band) => writer.writeDense(GLOBAL_TENSORS.lmHead, band));
     await writer.finish(provenance);
     logMemory('finish');
   } catch (err) {
@@ -207,5 +231,6 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     format,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     peakMemory: plan.peakMemory,
+    resume: { partialDir: session.partialDir, skippedBlocks: session.startBlock, blocks: c.numLayers },
   };
 }
