@@ -23,7 +23,7 @@ interface ExportArgs extends CommonArgs {
 
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
-  describe: 'Export a model (HF or edgeq checkpoint) for a runtime: GGUF for llama.cpp, verified in it with --verify',
+  describe: 'Export a model (HF or edgeq checkpoint) for a runtime: GGUF, ONNX, QNN or a Snapdragon bundle, verified in the runtime with --verify',
   builder: (y: Argv) =>
     withCommonOptions(withModelOption(y))
       .option('target', {
@@ -42,7 +42,8 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       .example('$0 export --target gguf --type f16 -o out/brown-f16.gguf', 'the bundled brown-llama-7m as an F16 GGUF')
       .example('$0 export -m out/gptq4-g32-sym --target gguf -o out/q4_0.gguf --verify', 'lossless Q4_0 from a sym g32 4-bit checkpoint, checked in llama.cpp')
       .example('$0 export -m out/awq4 --target gguf --type q4_k --allow-requantize --original brown-llama-7m -o out/q4k.gguf', 'requantize another grid, with the error growth stated')
-      .example('$0 export -m stories260K --target gguf --type q8_0 -o s.gguf --json', 'machine-readable report') as unknown as Argv<ExportArgs>,
+      .example('$0 export -m stories260K --target gguf --type q8_0 -o s.gguf --json', 'machine-readable report')
+      .example('$0 export -m out/brown-sd --target snapdragon -o out/brown-snapdragon --verify', 'the Snapdragon folder (GGUF Q4_0 + QNN ONNX/encodings + manifest), its GGUF checked in llama.cpp') as unknown as Argv<ExportArgs>,
   handler: async (argv) => {
     const progress = createProgress({ quiet: argv.quiet || argv.json });
     try {
@@ -74,13 +75,13 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
           await backend.dispose();
         }
       } else if (argv.verify) {
-        if (target.id !== 'gguf') throw new UsageError('E_VERIFY', `--verify is not available for target ${target.id} yet`);
+        if (target.id !== 'gguf' && target.id !== 'snapdragon') throw new UsageError('E_VERIFY', `--verify is not available for target ${target.id} yet`);
         progress.phase('Verifying in llama.cpp');
         const { verifyGguf } = await import('../../export/gguf-verify.js');
         const backend = await createBackend(argv.threads);
         try {
           verify = (await verifyGguf({
-            file: r.path,
+            file: target.id === 'snapdragon' ? path.join(r.path, 'gguf', 'model-q4_0.gguf') : r.path,
             modelDir: dir,
             config: readModelConfig(dir).config,
             backend,
