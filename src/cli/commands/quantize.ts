@@ -1,15 +1,21 @@
-/** `edgeq quantize`: RTN / GPTQ / AWQ on the streaming block pipeline, written as an edgeq, AutoGPTQ or AutoAWQ checkpoint. */
+/**
+ * `edgeq quantize`: RTN / GPTQ / AWQ on the streaming block pipeline, written as an edgeq, AutoGPTQ or AutoAWQ
+ * checkpoint. Every finished block is journaled in `OUT.partial/` (pipeline/resume/): `--resume` continues an
+ * interrupted run; Ctrl-C stops once the current block is journaled (twice: at once), exit code 130.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadCalibrationText, sampleCalibration } from '../../calib/calibration.js';
 import { UsageError } from '../../core/errors.js';
+import { nothingToResume, partialDirFor, partialExists } from '../../formats/edgeq/atomic-dir.js';
 import { edgeqPackageVersion } from '../../formats/edgeq/export-writer.js';
 import { readModelConfig } from '../../model/model-dir.js';
 import { SafetensorsCheckpoint } from '../../formats/safetensors/checkpoint.js';
 import { CHECKPOINT_FORMATS, forcedDenseDtype, type CheckpointFormat } from '../../pipeline/checkpoint-sink.js';
 import { buildQuantPlan, type PlanRequest, type QuantMethod } from '../../pipeline/plan.js';
 import { quantizeModel } from '../../pipeline/quantize-model.js';
+import { QuantizeInterrupted } from '../../pipeline/resume/interrupted.js';
 import type { Bits } from '../../qtypes/types.js';
 import { EdgeqTokenizer } from '../../tokenizer/tokenizer.js';
 import { createProgress, yieldToEventLoop } from '../progress.js';
@@ -34,6 +40,24 @@ interface QuantizeArgs extends CommonArgs {
   fallback: boolean;
   'dry-run': boolean;
   overwrite: boolean;
+  resume: boolean;
+}
+
+/** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+const EXIT_INTERRUPTED = 130;
+
+/** The command line to resume this run: the user's own arguments plus --resume. */
+function resumeCommandLine(argv: QuantizeArgs): string {
+  const raw = process.argv.slice(2);
+  const args = raw[0] === 'quantize' ? raw : ['quantize', '-m', argv.model, '--method', argv.method, '-o', argv.out!, '…'];
+  const quote = (a: string) => (/^[\w@%+=:,./…-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return `edgeq ${args.filter((a) => a !== '--resume').map(quote).join(' ')} --resume`;
+}
+
+function interruptedMessage(done: number, blocks: number, argv: QuantizeArgs): string {
+  return done > 0
+    ? `edgeq: interrupted after block ${done} of ${blocks}; resume with: ${resumeCommandLine(argv)}\n`
+    : `edgeq: interrupted before the first block was finished; nothing is journaled yet (rerun with --resume or --overwrite)\n`;
 }
 
 const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
@@ -81,11 +105,13 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('seed', { type: 'number', default: 0, describe: 'Calibration sampling seed' })
       .option('fallback', { type: 'boolean', default: false, describe: 'Quantize tensors whose width the group size does not divide per channel instead of refusing' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (types, bytes, peak memory) and stop' })
-      .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing output folder (only once the new one is complete)' })
+      .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing output folder (only once the new one is complete); discards a partial output unless --resume' })
+      .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted run from its partial output OUT.partial (same options; output identical to an uninterrupted run)' })
       .example('$0 quantize --method awq --bits 4 -o out/brown-awq4', 'AWQ w4 g128 of the bundled model')
       .example('$0 quantize -m ./my-model --method gptq --bits 3 --group-size 128 --act-order -o out/gptq3', 'GPTQ with act-order')
       .example('$0 quantize --method awq --bits 4 --format autoawq -o out/brown-awq4-hf', 'an AutoAWQ GEMM folder for transformers/vLLM')
-      .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only') as Argv<QuantizeArgs>,
+      .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only')
+      .example('$0 quantize --method gptq --bits 4 -o out/gptq4 --resume', 'continue an interrupted run (kill -9, Ctrl-C) from its last finished block') as Argv<QuantizeArgs>,
   handler: async (argv) => {
     checkArgs(argv);
     const progress = createProgress({ quiet: argv.quiet || argv.json });
@@ -123,12 +149,30 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       }
       if (fs.existsSync(argv.out!) && !argv.overwrite)
         throw new UsageError('E_OUTPUT_EXISTS', `output folder ${argv.out} already exists`, 'choose another -o, or pass --overwrite to replace it once the new one is complete');
+      const hasPartial = fs.existsSync(partialDirFor(argv.out!));
+      if (argv.resume && !hasPartial) throw nothingToResume(argv.out!);
+      if (!argv.resume && hasPartial && !argv.overwrite) throw partialExists(argv.out!);
       const tokenizer = EdgeqTokenizer.load(dir, config.bosTokenId, config.eosTokenIds);
       progress.phase('Sampling calibration');
       await yieldToEventLoop();
       const needsCalibration = argv.method !== 'rtn' || argv.imatrix;
       const calibration = !needsCalibration ? null : sampleCalibration(tokenizer, loadCalibrationText(argv.calib), { samples: argv['calib-samples'], seqLen, seed: argv.seed });
       const backend = await createBackend(argv.threads);
+      // Ctrl-C: the first stops after the current block is journaled, a second one at once (the journal is
+      // always consistent: see pipeline/resume/journal.ts)
+      let stopRequested = false;
+      let journaled = 0;
+      const onSigint = () => {
+        progress.stop();
+        if (stopRequested) {
+          process.stderr.write(interruptedMessage(journaled, config.numLayers, argv));
+          process.exit(EXIT_INTERRUPTED);
+        }
+        stopRequested = true;
+        process.stderr.write('edgeq: stopping once the current block is journaled (Ctrl-C again to stop now)\n');
+      };
+      process.on('SIGINT', onSigint);
+      let announced = false;
       try {
         progress.phase(`Quantizing (${argv.method}, ${argv.bits}-bit)`);
         const report = await quantizeModel({
@@ -142,11 +186,24 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           calibration,
           backend,
           edgeqVersion: edgeqPackageVersion(),
+          resume: argv.resume,
+          shouldStop: () => stopRequested,
+          onJournaled: (done) => {
+            journaled = done;
+          },
           onProgress: async (e) => {
+            if (!announced && e.block > 0 && !argv.quiet) process.stderr.write(`edgeq: resuming ${partialDirFor(argv.out!)}: blocks 1–${e.block} of ${e.blocks} are journaled, skipped\n`);
+            announced = true;
             progress.update(e.block, e.blocks, `block ${e.block}: ${e.step}`);
             await yieldToEventLoop();
           },
+        }).catch((err: unknown) => {
+          if (!(err instanceof QuantizeInterrupted)) throw err;
+          process.stderr.write(interruptedMessage(err.blocksDone, err.blocks, argv));
+          process.exitCode = EXIT_INTERRUPTED;
+          return null;
         });
+        if (!report) return;
         progress.stop();
         const regridded = report.layers.reduce((a, l) => a + (l.regriddedGroups ?? 0), 0);
         for (const w of calibration?.warnings ?? []) process.stderr.write(`edgeq: warning: ${w}\n`);
@@ -155,9 +212,11 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           `${table([['tensor', 'type', 'rel. weight error', ...(argv.method === 'gptq' ? ['GPTQ loss'] : []), 's'], ...report.layers.map((r) => [r.name.replace('model.layers.', 'L'), r.qtype, r.relWeightError.toExponential(3), ...(argv.method === 'gptq' ? [fmt(r.gptqLoss ?? NaN, 4)] : []), fmt(r.seconds, 2)])])}\n\n` +
             `wrote ${argv.out} (${argv.format}): ${mb(report.plan.bytes)}, ${fmt(report.plan.bitsPerWeight, 3)} bits/weight, in ${fmt(report.seconds, 1)} s; ` +
             `peak RSS ${mb(report.peakRssBytes)} (estimate ${mb(report.peakMemory.total)})\n` +
+            (report.resume.skippedBlocks > 0 ? `resumed: ${report.resume.skippedBlocks} of ${report.resume.blocks} blocks were journaled by the interrupted run and skipped\n` : '') +
             (regridded > 0 ? `note: ${regridded} groups had zero point 0, which GPTQ v1 cannot store; they were re-quantized on a zero-1 grid\n` : ''),
         );
       } finally {
+        process.off('SIGINT', onSigint);
         await backend.dispose();
       }
     } finally {
