@@ -159,10 +159,14 @@ describe('brown-llama-7m → GGUF F16 / Q8_0 / Q4_0 in llama.cpp vs edgeq\'s cor
         const lcl = await lc.logits(greedy);
         for (let i = 8; i < greedy.length - 1; i++) expect(argmax(lcl, i * V, V), `position ${i}`).toBe(greedy[i + 1]);
       }
+      if (type !== 'f16') {
+        // llama.cpp quantizes activations to Q8_0 for its Q8_0/Q4_0 dot products: close, not exact
+        expect(maxAbsDiff(a, b)).toBeLessThan(0.25);
+      }
       if (type === 'q4_0') {
         // loose: quantization moves the logits, but not wildly; ppl within 25 % of fp32
         expect(theirs.ppl / basePpl).toBeLessThan(1.25);
-        expect(maxAbsDiff(a, b)).toBeLessThan(0.5);
+        expect(maxAbsDiff(b, c)).toBeLessThan(4);
       }
     } finally {
       await lc.dispose();
