@@ -205,19 +205,22 @@ describe('stories260K → GGUF q4_k with per-tensor fallbacks (Q4_0 for width 64
   }, 120_000);
 });
 
-describe('llama3 rope scaling → rope_freqs.weight', () => {
-  it('a brown-llama-7m with llama3 rope scaling gives the same logits in llama.cpp as in edgeq', async () => {
+describe('rope scaling in the GGUF (llama3 → rope_freqs.weight, linear → llama.rope.scaling.*)', () => {
+  it.each([
+    // a short original context so that every llama3 frequency band (kept, scaled, smoothed) occurs in head_dim 64
+    { kind: 'llama3', scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } },
+    { kind: 'linear', scaling: { type: 'linear', factor: 4 } },
+  ])('a brown-llama-7m with $kind rope scaling gives the same logits in llama.cpp as in edgeq', async ({ kind, scaling }) => {
     const src = BUNDLED.models['brown-llama-7m']!;
-    const dir = path.join(tmp, 'brown-llama3-rope');
+    const dir = path.join(tmp, `brown-${kind}-rope`);
     fs.mkdirSync(dir);
     for (const f of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) fs.symlinkSync(path.join(src, f), path.join(dir, f));
     const cfg = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
-    // a short original context so that every frequency band (kept, scaled, smoothed) occurs in head_dim 64
-    cfg.rope_scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+    cfg.rope_scaling = scaling;
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
-    const file = path.join(tmp, 'brown-llama3.gguf');
+    const file = path.join(tmp, `brown-${kind}.gguf`);
     const r = await exportGguf({ modelDir: dir, out: file, type: 'f32' });
-    expect(r.tensors.some((t) => t.name === 'rope_freqs.weight')).toBe(true);
+    expect(r.tensors.some((t) => t.name === 'rope_freqs.weight')).toBe(kind === 'llama3');
     const { config } = readModelConfig(dir);
     const ref = await loadModel(dir, createScalarBackend());
     const lc = await LlamaCppModel.load(file, config.vocabSize);
@@ -227,7 +230,7 @@ describe('llama3 rope scaling → rope_freqs.weight', () => {
       const a = edgeqLogits(ref, ids);
       const b = await lc.logits(ids);
       const unscaled = edgeqLogits(await loadModel(src, createScalarBackend()), ids);
-      console.log(`llama3 rope: max |Δlogit| ${maxAbsDiff(a, b).toExponential(2)} (vs the unscaled model ${maxAbsDiff(a, unscaled).toExponential(2)})`);
+      console.log(`${kind} rope: max |Δlogit| ${maxAbsDiff(a, b).toExponential(2)} (vs the unscaled model ${maxAbsDiff(a, unscaled).toExponential(2)})`);
       expect(maxAbsDiff(a, unscaled)).toBeGreaterThan(0.1); // the scaling matters at these positions
       expect(maxAbsDiff(a, b)).toBeLessThan(2e-4);
     } finally {
