@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadCalibrationText, sampleCalibration } from '../../calib/calibration.js';
 import { UsageError } from '../../core/errors.js';
+import { EXECUTION_TARGETS, findExecutionTarget } from '../../targets/execution-targets.js';
 import { nothingToResume, partialDirFor, partialExists } from '../../formats/edgeq/atomic-dir.js';
 import { edgeqPackageVersion } from '../../formats/edgeq/export-writer.js';
 import { readModelConfig } from '../../model/model-dir.js';
@@ -28,6 +29,8 @@ interface QuantizeArgs extends CommonArgs {
   method: QuantMethod;
   bits: number;
   'group-size': number;
+  target?: string;
+  type?: string;
   sym: boolean;
   asym?: boolean;
   imatrix: boolean;
@@ -79,6 +82,30 @@ function symmetric(argv: { sym: boolean; asym?: boolean }): boolean {
   return argv.sym;
 }
 
+/** Fills --bits/--group-size/--sym from --target (refusing flags that contradict it), else the defaults. */
+export function resolveTargetGrid(a: QuantizeArgs): void {
+  if (a.type !== undefined && a.target !== 'gguf') throw new UsageError('E_TARGET_TYPE', '--type goes with --target gguf', 'e.g. --target gguf --type q4_0');
+  if (a.target === undefined) {
+    a.bits ??= 4;
+    a['group-size'] ??= 128;
+    return;
+  }
+  const id = a.target === 'gguf' ? `gguf-${(a.type ?? 'q4_0').toLowerCase()}` : a.target;
+  const t = findExecutionTarget(id);
+  const clash = (flag: string, given: unknown, want: unknown): void => {
+    if (given !== undefined && given !== want)
+      throw new UsageError('E_TARGET_GRID', `${flag} ${String(given)} contradicts --target ${a.target} (its grid is int${t.grid.bits} g${t.grid.groupSize} ${t.grid.sym ? 'sym' : 'asym'})`, `drop ${flag}, or quantize without --target`);
+  };
+  clash('--bits', a.bits, t.grid.bits);
+  clash('--group-size', a['group-size'], t.grid.groupSize);
+  if (a.asym && t.grid.sym) clash('--asym', true, false);
+  if (a.sym && !t.grid.sym) clash('--sym', true, false);
+  a.bits = t.grid.bits;
+  a['group-size'] = t.grid.groupSize;
+  a.sym = t.grid.sym;
+  a.asym = !t.grid.sym ? true : undefined;
+}
+
 export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
   command: 'quantize',
   describe: 'Quantize a model (RTN, GPTQ, AWQ) into an edgeq, AutoGPTQ or AutoAWQ checkpoint, one decoder block at a time',
@@ -92,8 +119,10 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         describe: 'Output layout: edgeq (any grid, mixed types), autogptq (GPTQ v1: one grid, 2/3/4/8-bit), autoawq (GEMM: 4-bit, one group size, no act-order)',
       })
       .option('method', { choices: ['rtn', 'gptq', 'awq'] as const, default: 'awq' as QuantMethod, describe: 'Quantization method' })
-      .option('bits', { alias: 'b', type: 'number', default: 4, describe: 'Bits per weight: 2, 3, 4 or 8' })
-      .option('group-size', { alias: 'g', type: 'number', default: 128, describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel)' })
+      .option('bits', { alias: 'b', type: 'number', describe: 'Bits per weight: 2, 3, 4 or 8 [default: 4, or the --target grid]' })
+      .option('group-size', { alias: 'g', type: 'number', describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel) [default: 128, or the --target grid]' })
+      .option('target', { type: 'string', describe: `Quantize on the grid a target runs natively, so that its export loses nothing: ${EXECUTION_TARGETS.map((t) => `${t.id} (int${t.grid.bits} g${t.grid.groupSize} ${t.grid.sym ? 'sym' : 'asym'})`).join(', ')}; gguf with --type q4_0|q8_0` })
+      .option('type', { type: 'string', describe: 'With --target gguf: the GGUF type to quantize for (q4_0, q8_0)' })
       .option('sym', { type: 'boolean', default: false, describe: 'Symmetric grid (no zero points)' })
       .option('asym', { type: 'boolean', describe: 'Asymmetric grid with per-group zero points (the default)' })
       .option('imatrix', { type: 'boolean', default: false, describe: 'RTN weighted by per-channel mean x² from calibration (llama.cpp imatrix style)' })
@@ -108,11 +137,13 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing output folder (only once the new one is complete); discards a partial output unless --resume' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted run from its partial output OUT.partial (same options; output identical to an uninterrupted run)' })
       .example('$0 quantize --method awq --bits 4 -o out/brown-awq4', 'AWQ w4 g128 of the bundled model')
+      .example('$0 quantize --method gptq --target snapdragon -o out/brown-sd', 'GPTQ on Q4_0\'s grid (int4 g32 sym): `edgeq export --target snapdragon` then repacks it losslessly')
       .example('$0 quantize -m ./my-model --method gptq --bits 3 --group-size 128 --act-order -o out/gptq3', 'GPTQ with act-order')
       .example('$0 quantize --method awq --bits 4 --format autoawq -o out/brown-awq4-hf', 'an AutoAWQ GEMM folder for transformers/vLLM')
       .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only')
       .example('$0 quantize --method gptq --bits 4 -o out/gptq4 --resume', 'continue an interrupted run (kill -9, Ctrl-C) from its last finished block') as Argv<QuantizeArgs>,
   handler: async (argv) => {
+    resolveTargetGrid(argv);
     checkArgs(argv);
     const progress = createProgress({ quiet: argv.quiet || argv.json });
     try {
