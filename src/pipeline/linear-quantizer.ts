@@ -86,6 +86,8 @@ export interface LinearQuantOptions {
   linalg?: Linalg64;
   /** Smallest asymmetric zero point the output format can store (1 for GPTQ v1; default 0). */
   minZero?: 0 | 1;
+  /** The caller no longer needs w: GPTQ may solve in it (then w ends holding Q, returned as dequantized). */
+  inPlace?: boolean;
 }
 
 export interface LinearQuantResult {
@@ -103,7 +105,7 @@ export function quantizeLinear(method: QuantMethod, w: Float32Array, n: number, 
   if (method === 'gptq') {
     if (!(stats instanceof HessianStats)) throw new Error('GPTQ needs Hessian statistics');
     const hinv = stats.hinvFor({ damp: opts.damp ?? 0.01, actOrder: opts.actOrder, linalg: opts.linalg, name: opts.name });
-    const r = gptqSolve(w, n, k, hinv, grid, { actOrder: opts.actOrder, backend: opts.backend, name: opts.name, returnDequantized: true });
+    const r = gptqSolve(w, n, k, hinv, grid, { actOrder: opts.actOrder, backend: opts.backend, name: opts.name, returnDequantized: true, inPlace: opts.inPlace });
     res = { q: r.q, loss: r.loss, dequantized: r.dequantized };
     // act-order that happened to keep the natural column order: store the (default) g_idx the plan promised
     if (opts.actOrder && r.q.gIdx === null && r.q.groupSize < k) r.q.gIdx = Int32Array.from({ length: k }, (_, c) => Math.floor(c / r.q.groupSize));

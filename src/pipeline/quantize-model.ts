@@ -93,6 +93,23 @@ function relError(w: Float32Array, wq: Float32Array): number {
   return den > 0 ? num / den : 0;
 }
 
+/** relError(original, wq) with the original read back from the checkpoint a band of rows at a time. */
+async function relErrorFromSource(ckpt: SafetensorsCheckpoint, name: string, k: number, wq: Float32Array): Promise<number> {
+  const rows = Math.max(1, Math.floor((4 << 20) / Math.max(1, k)));
+  let num = 0;
+  let den = 0;
+  for (let off = 0; off < wq.length; off += rows * k) {
+    const count = Math.min(rows * k, wq.length - off);
+    const w = await ckpt.readF32Range(name, off, count);
+    for (let i = 0; i < count; i++) {
+      const d = w[i]! - wq[off + i]!;
+      num += d * d;
+      den += w[i]! * w[i]!;
+    }
+  }
+  return den > 0 ? num / den : 0;
+}
+
 export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
   const t0 = performance.now();
   const c = req.config;
@@ -186,10 +203,11 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
             const spec = LLAMA_LINEARS.find((s) => s.role === role)!;
             const name = linearWeightName(l, spec);
             const w = await linearWeightF32(ckpt, block, role);
+            const fresh = lin.w.length === 0; // read just now: the solver may overwrite it, the checkpoint keeps the original
             const t1 = performance.now();
-            const res = quantizeLinear(req.method, w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero });
+            const res = quantizeLinear(req.method, w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero, inPlace: fresh });
             const wq = res.dequantized ?? dequantize(res.q);
-            const rel = relError(w, wq);
+            const rel = fresh ? await relErrorFromSource(ckpt, name, lin.k, wq) : relError(w, wq);
             if (lin.w.length > 0) lin.w = wq; // later groups see the quantized weights
             packed?.replace(role, wq);
             layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups, seconds: (performance.now() - t1) / 1000 });
