@@ -149,7 +149,35 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
       }
     },
   },
+  {
+    id: 'gptq',
+    description: 'AutoGPTQ v1 safetensors folder (qweight/qzeros/scales/g_idx + quantization_config) for transformers, vLLM, AutoGPTQ, GPTQModel',
+    output: 'folder',
+    types: ['gptq'],
+    lossless: 'every edgeq grid of 2/3/4/8 bits with one group size for all linears, act-order included (same integers and fp16 scales; a zero point of 0 is re-expressed exactly as zero 1 with codes + 1 where possible, refused otherwise)',
+    async run(req) {
+      return hfQuantTarget('autogptq', req);
+    },
+  },
+  {
+    id: 'awq',
+    description: 'AutoAWQ GEMM safetensors folder (interleaved int4 qweight/qzeros + fp16 scales + quantization_config) for transformers, vLLM, AutoAWQ',
+    output: 'folder',
+    types: ['awq'],
+    lossless: 'int4 with one group size, no act-order, out features divisible by 8 (same integers and fp16 scales)',
+    async run(req) {
+      return hfQuantTarget('autoawq', req);
+    },
+  },
 ];
+
+async function hfQuantTarget(format: 'autogptq' | 'autoawq', req: ExportRequest): Promise<ExportOutcome> {
+  const { exportHfQuant } = await import('./hf-quant-export.js');
+  if (req.type !== undefined) throw new UsageError('E_EXPORT_TYPE', `--type does not apply to --target ${format === 'autogptq' ? 'gptq' : 'awq'}`, 'the checkpoint\'s own grid is written');
+  const r = await exportHfQuant(format, req.modelDir, req.out, { overwrite: true, onProgress: req.onProgress });
+  const lines = [`wrote      ${r.outDir} (${format === 'autogptq' ? 'AutoGPTQ v1' : 'AutoAWQ GEMM'} layout: ${r.quantized} quantized linears, ${r.dense} dense tensors in fp16, quantization_config in config.json)`];
+  return { target: format === 'autogptq' ? 'gptq' : 'awq', path: r.outDir, bytes: 0, details: r as unknown as Record<string, unknown>, lines, warnings: [] };
+}
 
 export function findTarget(id: string): ExportTarget {
   const t = EXPORT_TARGETS.find((x) => x.id === id);
