@@ -1,6 +1,6 @@
 /**
  * Resuming an interrupted quantization through the real CLI (`node bin/edgeq.js`, built dist/): GPTQ on
- * brown-llama-7m (6 blocks, calibration 16 × 128) is killed with SIGKILL once at least one block is
+ * brown-llama-7m (6 blocks, calibration 8 × 128) is killed with SIGKILL once at least one block is
  * journaled in OUT.partial/, refused without --resume and with a different --seed, then resumed: the
  * resumed run reports the journaled blocks as skipped and every file of its folder is byte-identical to
  * an uninterrupted run's. A second run is stopped with SIGINT (exit 130, the resume command on stderr)
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/core/paths.js';
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'edgeq.js');
-const ARGS = ['quantize', '-m', 'brown-llama-7m', '--method', 'gptq', '--bits', '4', '--calib-samples', '16', '--calib-seqlen', '128', '--threads', '1', '--quiet'];
+const ARGS = ['quantize', '-m', 'brown-llama-7m', '--method', 'gptq', '--bits', '4', '--calib-samples', '8', '--calib-seqlen', '128', '--threads', '1', '--quiet'];
 const BLOCKS = 6;
 
 interface Exit {
