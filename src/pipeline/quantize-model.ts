@@ -155,7 +155,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     logMemory('start');
     if (linalg) linalg.matrix(Math.max(...LLAMA_LINEARS.map((s) => s.shape(c)[1]))); // the one Hessian buffer, at its largest
     // --resume: the journaled state after the last finished block (the data file already holds the embedding)
-    const restored = await session.restore();
+    const restored = await session.begin();
     if (restored) {
       layers.push(...restored.layers);
       awqReports.push(...restored.awq);

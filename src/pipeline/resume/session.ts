@@ -2,11 +2,14 @@
  * One quantization run's side of resuming (journal format: journal.ts): on start, validate an earlier
  * run's journal against this request (--resume) or refuse a leftover partial output (without it); hand
  * the checkpoint writer where to continue; after each finished block flush the data file and journal the
- * activations entering the next block and the reports so far; on resume, give back that state.
+ * activations entering the next block and the reports so far; on resume, give back that state. A lock
+ * file (`edgeq-resume.lock`, the writer's pid) keeps a second process from resuming or discarding a
+ * partial output that a live one is still writing.
  */
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { UsageError } from '../../core/errors.js';
-import { partialDirFor, partialExists, nothingToResume } from '../../formats/edgeq/atomic-dir.js';
+import { partialDirFor, partialExists, nothingToResume, RESUME_FILE_PREFIX } from '../../formats/edgeq/atomic-dir.js';
 import type { PartialFileOptions } from '../../formats/edgeq/stream-writer.js';
 import { MODEL_FILE } from '../../formats/edgeq/folder-writer.js';
 import type { CalibActivations } from '../activations.js';
@@ -17,6 +20,30 @@ import { fingerprintMismatch, hashModelFiles, sha256Json, type RequestFingerprin
 import { JOURNAL_KIND, JOURNAL_VERSION, loadActivations, readJournal, removeStaleActivations, saveActivations, writeJournal, type ResumeJournal } from './journal.js';
 
 type AwqReport = QuantizeReport['awq'][number];
+
+export const LOCK_FILE = `${RESUME_FILE_PREFIX}.lock`;
+
+/** Refuse a partial folder whose lock names another live process. */
+async function checkNotBusy(dir: string): Promise<void> {
+  const lock = path.join(dir, LOCK_FILE);
+  let pid: unknown;
+  try {
+    pid = (JSON.parse(await fsp.readFile(lock, 'utf8')) as { pid?: unknown }).pid;
+  } catch {
+    return; // no lock (or a torn one): nobody is writing
+  }
+  if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || pid === process.pid) return;
+  try {
+    process.kill(pid as number, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return; // the writer is gone (killed, crashed)
+  }
+  throw new UsageError(
+    'E_PARTIAL_BUSY',
+    `${dir} is being written by another edgeq process (pid ${String(pid)})`,
+    `wait for it to finish, or stop it (Ctrl-C) and pass --resume; if no such edgeq is running, delete ${lock}`,
+  );
+}
 
 /** What a resumed run continues from. */
 export interface RestoredState {
@@ -75,6 +102,7 @@ export class ResumeSession {
   }): Promise<ResumeSession> {
     const dir = partialDirFor(o.outDir);
     const exists = (await fsp.lstat(dir).catch(() => undefined)) !== undefined;
+    if (exists) await checkNotBusy(dir);
     if (!o.resume) {
       if (exists && !o.overwrite) throw partialExists(o.outDir);
       return new ResumeSession(dir, o.fingerprint, o.blocks, null, o.onJournaled);
@@ -113,8 +141,12 @@ export class ResumeSession {
     return this.journaled;
   }
 
-  /** The journaled state (activations entering startBlock, reports so far), or null for a fresh run. */
-  async restore(): Promise<RestoredState | null> {
+  /**
+   * Call once the checkpoint writer has opened the partial folder: takes the lock and returns the journaled
+   * state (activations entering startBlock, reports so far), or null for a fresh run.
+   */
+  async begin(): Promise<RestoredState | null> {
+    await fsp.writeFile(path.join(this.partialDir, LOCK_FILE), `${JSON.stringify({ pid: process.pid })}\n`);
     if (!this.journal) return null;
     const acts = this.journal.activations ? await loadActivations(this.partialDir, this.journal.activations) : null;
     return { acts, layers: this.journal.layers, awq: this.journal.awq };
