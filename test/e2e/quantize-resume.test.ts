@@ -24,15 +24,21 @@ interface Exit {
   stderr: string;
 }
 
+const children = new Set<ReturnType<typeof spawn>>();
+
 function start(args: string[]): { pid: number; kill: (s: NodeJS.Signals) => void; done: Promise<Exit> } {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));
   child.stderr.on('data', (d) => (stderr += String(d)));
   const done = new Promise<Exit>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
   return { pid: child.pid!, kill: (s) => child.kill(s), done };
 }
@@ -81,7 +87,13 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeq-resume-e2e-'));
   reference = run([...ARGS, '-o', ref()]); // the uninterrupted run, alongside the interrupted ones
 });
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL'); // a failed test leaves nothing running
+  await reference.catch(() => undefined);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const TIMEOUT = 300_000; // several quantization runs on a shared 2-core machine
 
 describe('edgeq quantize --resume', () => {
   it('SIGKILL after a journaled block: refused without --resume or with another seed; resumed, it skips the journaled blocks and writes the same bytes', async () => {
@@ -116,7 +128,7 @@ describe('edgeq quantize --resume', () => {
     const r = await reference;
     expect(r.code, r.stderr).toBe(0);
     expectSameFolder(out, ref());
-  });
+  }, TIMEOUT);
 
   it('SIGINT stops once the current block is journaled (exit 130, resume command printed); the resume writes the same bytes', async () => {
     const out = path.join(tmp, 'ctrl-c');
@@ -137,5 +149,5 @@ describe('edgeq quantize --resume', () => {
     const r = await reference;
     expect(r.code, r.stderr).toBe(0);
     expectSameFolder(out, ref());
-  });
+  }, TIMEOUT);
 });
