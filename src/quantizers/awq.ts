@@ -13,11 +13,10 @@ import { KvCache } from '../infer/kv-cache.js';
 import { DenseLinear } from '../infer/linear.js';
 import { RopeTable } from '../infer/rope.js';
 import type { MatmulBackend } from '../kernels/backend.js';
-import type { CalibActivations } from '../pipeline/activations.js';
-import type { BlockF32, LinearF32 } from '../pipeline/block-weights.js';
-import { captureAwqInputs } from './awq-capture.js';
+import { BlockRunner, CalibActivations } from '../pipeline/activations.js';
+import { freeBlockWeights, toBlockWeights, type BlockF32, type LinearF32 } from '../pipeline/block-weights.js';
 import type { GridSpec } from '../qtypes/types.js';
-import { awqScales, mse, scaledFakeQuant, searchClip, weightMeanPerChannel, type FakeQuant } from './awq-scale.js';
+import { awqScales, meanAbsPerChannel, mse, scaledFakeQuant, searchClip, weightMeanPerChannel, type FakeQuant } from './awq-scale.js';
 
 export interface AwqOptions {
   /** The grid each linear will be quantized on (per-tensor fallbacks included). */
@@ -27,13 +26,9 @@ export interface AwqOptions {
   nGrid?: number;
   duo?: boolean;
   clip?: boolean;
-  /** Tokens sampled (evenly strided over all calibration tokens) for the clip search (AutoAWQ n_sample_token, 512). */
+  /** Tokens sampled (evenly strided) for the clip search. */
   clipTokens?: number;
-  /**
-   * Calibration tokens on which the scale search scores candidate module outputs (whole sequences from the
-   * start; default 4096: a CPU budget — AutoAWQ scores on every token). x_mean and the clip sample always
-   * come from all calibration tokens.
-   */
+  /** Calibration tokens the scale search runs on (whole sequences from the start; default 4096: a CPU budget — AutoAWQ uses 64K). */
   searchTokens?: number;
 }
 
@@ -43,6 +38,25 @@ export interface AwqMappingReport {
   mseBest: number;
   /** Module-output MSE of plain fake quantization (s = 1), for comparison. */
   mseNoScale: number;
+}
+
+type Captured = Record<TapPoint, Float32Array>; // each (N·T, width)
+
+function captureInputs(c: LlamaConfig, block: BlockF32, acts: CalibActivations, backend: MatmulBackend): Captured {
+  const rows = acts.n * acts.T;
+  const width: Record<TapPoint, number> = { qkv: c.hiddenSize, o: c.numHeads * c.headDim, gate_up: c.hiddenSize, down: c.intermediateSize };
+  const cap = Object.fromEntries((Object.keys(width) as TapPoint[]).map((p) => [p, new Float32Array(rows * width[p])])) as Captured;
+  const w = toBlockWeights(backend, block);
+  let seq = 0;
+  new BlockRunner(c, backend, acts.T).run(w, acts, {
+    propagate: false,
+    tap: (p, x, T) => {
+      cap[p].set(x, seq * T * width[p]);
+      if (p === 'down') seq++;
+    },
+  });
+  freeBlockWeights(w);
+  return cap;
 }
 
 /** Runs `fn` with DenseLinears over the given weights, freeing them afterwards. */
@@ -70,10 +84,9 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibAct
   const { backend, gridFor, fakeQuant } = opts;
   const L = block.linears;
   const S = Math.min(all.n, Math.max(1, Math.ceil((opts.searchTokens ?? 4096) / all.T)));
-  const cap = captureAwqInputs(c, block, all, backend, { searchSeqs: S, clipTokens: opts.clipTokens ?? 512 });
-  const X = cap.search;
-  const N = cap.searchSeqs;
-  const T = all.T;
+  const acts = S === all.n ? all : new CalibActivations(S, all.T, all.d, all.data.subarray(0, S * all.T * all.d));
+  const X = captureInputs(c, block, acts, backend);
+  const { n: N, T } = acts;
   const rope = RopeTable.forConfig(c, T);
   const cache = new KvCache(1, c.numKvHeads, c.headDim, T);
   const d = c.hiddenSize;
@@ -116,7 +129,7 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibAct
     const x = X[m.input];
     const rows = N * T;
     const ref = m.output({});
-    const xMean = cap.stats[m.input];
+    const xMean = meanAbsPerChannel(x, rows, k);
     const wMean = weightMeanPerChannel(m.balance.map((r) => L[r]), k, gridFor(m.balance[0]).groupSize);
     const candidate = (s: Float32Array) => Object.fromEntries(m.balance.map((r) => [r, { ...L[r], w: scaledFakeQuant(L[r].w, L[r].n, k, s, gridFor(r), fakeQuant) }]));
     const ones = new Float32Array(k).fill(1);
@@ -132,17 +145,21 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibAct
     for (const r of m.balance) for (let row = 0; row < L[r].n; row++) for (let col = 0; col < k; col++) L[r].w[row * k + col] *= best.s[col];
     m.foldPrev(best.s);
     for (let row = 0; row < rows; row++) for (let col = 0; col < k; col++) x[row * k + col] /= best.s[col];
-    const xs = cap.sample[m.input];
-    for (let row = 0; row < cap.sampleRows; row++) for (let col = 0; col < k; col++) xs[row * k + col] /= best.s[col];
-    for (let col = 0; col < k; col++) xMean[col] /= best.s[col];
     reports.push({ mapping: m.name, alpha: best.alpha, mseBest: best.err, mseNoScale });
   }
 
   if (opts.clip ?? true) {
+    const want = opts.clipTokens ?? 512;
+    const rows = N * T;
+    const stride = Math.max(1, Math.floor(rows / want));
     const inputOf: Record<LinearRole, TapPoint> = { q_proj: 'qkv', k_proj: 'qkv', v_proj: 'qkv', o_proj: 'o', gate_proj: 'gate_up', up_proj: 'gate_up', down_proj: 'down' };
     for (const role of ['v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as LinearRole[]) {
       const l = L[role];
-      l.w = searchClip(l.w, l.n, l.k, cap.sample[inputOf[role]], cap.sampleRows, gridFor(role), fakeQuant, backend);
+      const src = X[inputOf[role]];
+      const t = Math.ceil(rows / stride);
+      const xs = new Float32Array(t * l.k);
+      for (let i = 0; i < t; i++) xs.set(src.subarray(i * stride * l.k, (i * stride + 1) * l.k), i * l.k);
+      l.w = searchClip(l.w, l.n, l.k, xs, t, gridFor(role), fakeQuant, backend);
     }
   }
   return reports;

@@ -13,9 +13,7 @@ import { createScalarBackend } from '../../src/kernels/scalar-backend.js';
 import { BlockRunner, CalibActivations } from '../../src/pipeline/activations.js';
 import { freeBlockWeights, toBlockWeights, type BlockF32 } from '../../src/pipeline/block-weights.js';
 import { quantizeRtnFake } from '../../src/pipeline/fake-quant.js';
-import type { TapPoint } from '../../src/infer/llama-block.js';
 import { awqTransformBlock } from '../../src/quantizers/awq.js';
-import { captureAwqInputs, clipSampleStride } from '../../src/quantizers/awq-capture.js';
 import type { GridSpec } from '../../src/qtypes/types.js';
 import { seededRng } from '../helpers/upstream-unpack.js';
 
@@ -141,65 +139,5 @@ describe('awqTransformBlock on a synthetic block with outlier channels', () => {
     refRms = Math.sqrt(refRms / ref.length);
     for (let i = 0; i < ref.length; i++) maxRel = Math.max(maxRel, Math.abs(out[i]! - ref[i]!) / refRms);
     expect(maxRel).toBeLessThan(1e-4);
-  });
-});
-
-describe('captureAwqInputs: AutoAWQ statistics over every calibration token', () => {
-  const block = makeBlock(21);
-  const acts = makeActs(22);
-  // outliers only in the LAST sequence: a prefix-only x_mean (the old behaviour) cannot see them
-  const last = acts.seq(N_SEQ - 1);
-  for (let t = 0; t < T; t++) last[t * D + 40]! *= 60;
-
-  /** Independent reference: every group input of every sequence, concatenated (N·T, width). */
-  function allInputs(): Record<TapPoint, Float32Array> {
-    const parts: Record<TapPoint, Float32Array[]> = { qkv: [], o: [], gate_up: [], down: [] };
-    const w = toBlockWeights(backend, block);
-    new BlockRunner(config, backend, T).run(w, acts, { propagate: false, tap: (p, x) => parts[p].push(x.slice()) });
-    freeBlockWeights(w);
-    const cat = (xs: Float32Array[]) => {
-      const out = new Float32Array(xs.reduce((n, x) => n + x.length, 0));
-      let o = 0;
-      for (const x of xs) (out.set(x, o), (o += x.length));
-      return out;
-    };
-    return { qkv: cat(parts.qkv), o: cat(parts.o), gate_up: cat(parts.gate_up), down: cat(parts.down) };
-  }
-
-  it('x_mean is mean |x| over all tokens, the clip sample is rows ::max(1, ⌊n/want⌋) of all tokens, the search prefix is the first sequences', () => {
-    const ref = allInputs();
-    const rows = N_SEQ * T;
-    const want = 20;
-    const cap = captureAwqInputs(config, block, acts, backend, { searchSeqs: 2, clipTokens: want });
-    const step = Math.max(1, Math.floor(rows / want)); // python: input_feat[:, ::step]
-    const keep = Array.from({ length: rows }, (_, r) => r).filter((r) => r % step === 0);
-    expect(cap.sampleRows).toBe(keep.length);
-    for (const p of ['qkv', 'o', 'gate_up', 'down'] as TapPoint[]) {
-      const k = cap.width[p];
-      expect(ref[p].length).toBe(rows * k);
-      for (let c = 0; c < k; c++) {
-        let s = 0;
-        for (let r = 0; r < rows; r++) s += Math.abs(ref[p][r * k + c]!);
-        expect(cap.stats[p][c]).toBeCloseTo(s / rows, 4);
-      }
-      keep.forEach((r, i) => expect(Array.from(cap.sample[p].subarray(i * k, (i + 1) * k))).toEqual(Array.from(ref[p].subarray(r * k, (r + 1) * k))));
-      expect(Array.from(cap.search[p])).toEqual(Array.from(ref[p].subarray(0, 2 * T * k)));
-    }
-    // the last-sequence outlier channel shows in x_mean although it is outside the search prefix
-    const prefixMean = (c: number) => {
-      let s = 0;
-      for (let r = 0; r < 2 * T; r++) s += Math.abs(ref.qkv[r * D + c]!);
-      return s / (2 * T);
-    };
-    expect(cap.stats.qkv[40]! / prefixMean(40)).toBeGreaterThan(3);
-  });
-
-  it('clipSampleStride matches python slicing [::max(1, n // want)]', () => {
-    for (const [n, want] of [[32768, 512], [4096, 512], [300, 512], [1000, 512], [7, 3]] as const) {
-      const step = Math.max(1, Math.floor(n / want));
-      let count = 0;
-      for (let r = 0; r < n; r += step) count++;
-      expect(clipSampleStride(n, want)).toEqual({ stride: step, count });
-    }
   });
 });
