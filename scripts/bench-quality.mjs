@@ -4,6 +4,10 @@
 // windows) on the dequantized-fp32 reference forward against the FP16 model: ppl, Δppl, mean KL divergence,
 // top-1 agreement, size, bits/weight, quantization wall time. Prints a table and one BENCH_JSON line.
 //   npm run bench:quality [-- --windows 128 --threads 2 --methods rtn,gptq,awq --configs 4:128,3:128,2:64]
+// Peer rows: llama.cpp's own quantizer (llama_model_quantize from node-llama-cpp's libllama, through the g++ harness
+// scripts/llama-quantize/, built into .cache/ here) on edgeq's F16 GGUF, each type evaluated in llama.cpp on the
+// same windows against llama.cpp's own F16 run of that GGUF:
+//   --peer-quant q4_0,q4_k_m,q3_k_m,q2_k (default all) · --no-peer-quant · --methods none (peer rows only)
 // A quick AWQ iteration: npm run bench:quality -- --methods rtn,awq --configs 4:128,3:128 (AWQ runs print, per
 // block, each mapping's α and its module-output MSE relative to unscaled fake quantization).
 import { execFileSync } from 'node:child_process';
@@ -17,7 +21,10 @@ const args = process.argv.slice(2);
 const arg = (n, d) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
 const windows = Number(arg('windows', 128));
 const threads = Number(arg('threads', 2));
-const methods = arg('methods', 'rtn,rtn-imatrix,gptq,awq').split(',');
+const methods = arg('methods', 'rtn,rtn-imatrix,gptq,awq').split(',').filter((m) => m && m !== 'none');
+const PEER_FTYPES = { q4_0: 2, q2_k: 10, q3_k_m: 12, q4_k_m: 15 }; // llama_ftype (include/llama.h of node-llama-cpp's release)
+const peerTypes = args.includes('--no-peer-quant') ? [] : arg('peer-quant', Object.keys(PEER_FTYPES).join(',')).split(',').filter(Boolean);
+for (const t of peerTypes) if (!(t in PEER_FTYPES)) throw new Error(`--peer-quant: unknown type ${t} (one of ${Object.keys(PEER_FTYPES).join(', ')})`);
 const configs = arg('configs', '4:128,3:128,2:64').split(',').map((s) => s.split(':').map(Number));
 const calib = ['--calib-samples', arg('calib-samples', '128'), '--calib-seqlen', arg('calib-seqlen', '256'), '--seed', '0'];
 const baselineDir = path.join(root, 'fixtures/models/brown-llama-7m');
@@ -53,20 +60,101 @@ for (const r of runs) models.push(await loadModel(r.dir, backend, { quantized: '
 const tok = EdgeqTokenizer.load(baselineDir, baseline.config.bosTokenId, baseline.config.eosTokenIds);
 const text = tokenizeText(tok, readEvalText(path.join(root, 'fixtures/text/wiki.test.raw')));
 process.stderr.write(`evaluating ${models.length} models + FP16 on ${windows} windows…\n`);
-const res = await compareManyWithBaseline(models, baseline, text.ids, { ctx: 256, bosId: tok.bosId ?? 1, maxWindows: windows });
+const res = models.length === 0 ? [] : await compareManyWithBaseline(models, baseline, text.ids, { ctx: 256, bosId: tok.bosId ?? 1, maxWindows: windows });
 await backend.dispose();
+
+// ---- llama.cpp's own quantizer as the peer (rows evaluated in llama.cpp, baseline = llama.cpp's F16 run) ----
+const peerRows = [];
+let peerBase = null;
+if (peerTypes.length) {
+  const { LlamaCppModel, llamaCppAvailable } = await dist('export/llamacpp-runner.js');
+  if (!(await llamaCppAvailable())) process.stderr.write('llama.cpp (node-llama-cpp) not available: no peer rows\n');
+  else {
+    const { exportGguf } = await dist('export/gguf-export.js');
+    const { GgufFile } = await dist('formats/gguf/reader.js');
+    const { logSumExp, argmax } = await dist('infer/ops.js');
+    const { klDivergence } = await dist('eval/compare.js');
+    const peerDir = path.join(outRoot, 'llama.cpp');
+    fs.mkdirSync(peerDir, { recursive: true });
+    const bin = execFileSync('sh', [path.join(root, 'scripts/llama-quantize/build.sh')], { encoding: 'utf8' }).trim();
+    const f16 = path.join(peerDir, 'brown-f16.gguf');
+    await exportGguf({ modelDir: baselineDir, out: f16, type: 'f16' });
+    const g = await GgufFile.open(f16);
+    const params = g.tensors.reduce((a, t) => a + t.elements, 0);
+    await g.close();
+    const variants = [];
+    for (const t of peerTypes) {
+      const file = path.join(peerDir, `brown-${t}.gguf`);
+      process.stderr.write(`llama.cpp quantizing ${t}…\n`);
+      const t0 = Date.now();
+      try {
+        execFileSync(bin, [f16, file, String(PEER_FTYPES[t]), String(threads)], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+      } catch (e) {
+        throw new Error(`llama_model_quantize ${t} failed: ${e.stderr?.toString().split('\n').slice(-5).join('\n')}`);
+      }
+      variants.push({ method: `llama.cpp ${t}`, type: t, imatrix: false, file, seconds: (Date.now() - t0) / 1000, bytes: fs.statSync(file).size });
+    }
+    const V = baseline.config.vocabSize;
+    const base = await LlamaCppModel.load(f16, V);
+    const lms = [];
+    for (const v of variants) lms.push(await LlamaCppModel.load(v.file, V));
+    const ctx = 256;
+    const nWin = Math.min(windows, Math.floor(text.ids.length / (ctx - 1)));
+    const acc = variants.map(() => ({ nll: 0, kl: 0, agree: 0 }));
+    let nllBase = 0;
+    const ids = new Array(ctx);
+    const baseTop = new Int32Array(ctx);
+    process.stderr.write(`evaluating ${variants.length} llama.cpp models + llama.cpp F16 on ${nWin} windows…\n`);
+    for (let w = 0; w < nWin; w++) {
+      ids[0] = tok.bosId ?? 1;
+      for (let i = 1; i < ctx; i++) ids[i] = text.ids[w * (ctx - 1) + i - 1];
+      const lb = await base.logits(ids, { threads });
+      for (let i = 0; i + 1 < ctx; i++) {
+        nllBase += logSumExp(lb, i * V, V) - lb[i * V + ids[i + 1]];
+        baseTop[i] = argmax(lb, i * V, V);
+      }
+      for (let m = 0; m < lms.length; m++) {
+        const lm = await lms[m].logits(ids, { threads });
+        const a = acc[m];
+        for (let i = 0; i + 1 < ctx; i++) {
+          const o = i * V;
+          a.nll += logSumExp(lm, o, V) - lm[o + ids[i + 1]];
+          a.kl += klDivergence(lb, o, lm, o, V);
+          if (argmax(lm, o, V) === baseTop[i]) a.agree++;
+        }
+      }
+    }
+    for (const m of [base, ...lms]) await m.dispose();
+    const n = nWin * (ctx - 1);
+    peerBase = { ppl: Math.exp(nllBase / n), windows: nWin, scoredTokens: n, bytes: fs.statSync(f16).size, params };
+    variants.forEach((v, i) => {
+      const ppl = Math.exp(acc[i].nll / n);
+      peerRows.push({ ...v, file: path.relative(root, v.file), ppl, baselinePpl: peerBase.ppl, deltaPpl: ppl - peerBase.ppl, meanKl: acc[i].kl / n, top1Agreement: acc[i].agree / n, params, bitsPerWeight: (v.bytes * 8) / params });
+    });
+  }
+}
 
 const fp16Bytes = fs.statSync(path.join(baselineDir, 'model.safetensors')).size;
 const rows = runs.map((r, i) => ({ ...r, dir: path.relative(root, r.dir), ...res[i], gptqPerBillion: (r.seconds / r.params) * 1e9 }));
-const header = ['method', 'bits', 'group', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'size MB', 'bits/w', 'quant s'];
+const header = ['method', 'bits', 'group', 'eval in (vs FP16 of)', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'size MB', 'bits/w', 'quant s'];
+// edgeq's rows and llama.cpp's own quantizations in one table, sorted by bits per weight (equal bpw side by side);
+// edgeq's rows are evaluated on edgeq's core against edgeq's FP16, llama.cpp's rows in llama.cpp against llama.cpp's
+// own F16 run of the same F16 GGUF (mean KL and top-1 need the FP16 logits of the same runtime)
+const qrows = [
+  ...rows.map((r) => ({ ...r, evalIn: 'edgeq' })),
+  ...peerRows.map((r) => ({ ...r, bits: r.type.replace(/^q(\d).*/, '$1'), group: r.type === 'q4_0' ? 32 : 256, evalIn: 'llama.cpp' })),
+].sort((a, b) => b.bitsPerWeight - a.bitsPerWeight);
 const table = [
   header,
-  ['fp16', '16', '-', res[0].baselinePpl.toFixed(3), '0', '0', '100', (fp16Bytes / 1e6).toFixed(2), '16', '-'],
-  ...rows.map((r) => [r.method, r.bits, r.group, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), (r.bytes / 1e6).toFixed(2), r.bitsPerWeight.toFixed(3), r.seconds.toFixed(1)]),
+  ...(res.length ? [['fp16', '16', '-', 'edgeq', res[0].baselinePpl.toFixed(3), '0', '0', '100', (fp16Bytes / 1e6).toFixed(2), '16', '-']] : []),
+  ...(peerBase ? [['fp16 GGUF (F16)', '16', '-', 'llama.cpp', peerBase.ppl.toFixed(3), '0', '0', '100', (peerBase.bytes / 1e6).toFixed(2), ((peerBase.bytes * 8) / peerBase.params).toFixed(3), '-']] : []),
+  ...qrows.map((r) => [r.method, r.bits, r.group, r.evalIn, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), (r.bytes / 1e6).toFixed(2), r.bitsPerWeight.toFixed(3), r.seconds.toFixed(1)]),
 ];
 const w = header.map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
-console.log(`brown-llama-7m · WikiText-2 ctx 256 · first ${res[0].windows} windows (${res[0].scoredTokens} tokens) · calibration brown ${calib.join(' ')}`);
-for (const row of table) console.log(row.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
+const nw = res[0] ?? peerBase;
+console.log(`brown-llama-7m · WikiText-2 ctx 256 · first ${nw.windows} windows (${nw.scoredTokens} tokens) · calibration brown ${calib.join(' ')}`);
+for (const row of table) console.log(row.map((c, i) => (i === 0 || i === 3 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
+if (peerRows.length) console.log('llama.cpp rows: llama_model_quantize (node-llama-cpp libllama) on edgeq\'s F16 GGUF; ppl/Δppl/KL/top-1 in llama.cpp vs its own F16 run of that GGUF; K-quant "group" = 256-weight super-block; bits/w = file bytes × 8 / params');
 
 // Expectation from the issue: at 4 and 3 bits, GPTQ's and AWQ's mean KL each at most 0.8× RTN's.
 const verdicts = [];
@@ -79,4 +167,4 @@ for (const [bits, group] of configs) {
   }
 }
 for (const v of verdicts) console.log(`${v.method} w${v.bits}g${v.group}: KL / RTN KL = ${v.klRatioVsRtn.toFixed(3)}${v.target ? ` (target ≤ ${v.target}: ${v.pass ? 'met' : 'NOT met'})` : ''}`);
-console.log(`BENCH_JSON ${JSON.stringify({ bench: 'quality', model: 'brown-llama-7m', windows: res[0].windows, baselinePpl: res[0].baselinePpl, fp16Bytes, rows, verdicts })}`);
+console.log(`BENCH_JSON ${JSON.stringify({ bench: 'quality', model: 'brown-llama-7m', windows: nw.windows, baselinePpl: res[0]?.baselinePpl, fp16Bytes, rows, peer: peerBase ? { runtime: 'llama.cpp', f16Ppl: peerBase.ppl, f16Bytes: peerBase.bytes, params: peerBase.params, rows: peerRows } : undefined, verdicts })}`);
