@@ -8,6 +8,9 @@
 // scripts/llama-quantize/, built into .cache/ here) on edgeq's F16 GGUF, each type evaluated in llama.cpp on the
 // same windows against llama.cpp's own F16 run of that GGUF:
 //   --peer-quant q4_0,q4_k_m,q3_k_m,q2_k (default all) · --no-peer-quant · --methods none (peer rows only)
+// Each type also with an imatrix (--no-peer-imatrix skips): mean x² per input channel of every linear, from edgeq's FP16
+// forward over the same calibration sample (brown, --calib-samples × --calib-seqlen, seed 0), handed to
+// llama_model_quantize as its llama_model_imatrix_data (output.weight has none, as llama-imatrix's default).
 // A quick AWQ iteration: npm run bench:quality -- --methods rtn,awq --configs 4:128,3:128 (AWQ runs print, per
 // block, each mapping's α and its module-output MSE relative to unscaled fake quantization).
 import { execFileSync } from 'node:child_process';
@@ -24,6 +27,7 @@ const threads = Number(arg('threads', 2));
 const methods = arg('methods', 'rtn,rtn-imatrix,gptq,awq').split(',').filter((m) => m && m !== 'none');
 const PEER_FTYPES = { q4_0: 2, q2_k: 10, q3_k_m: 12, q4_k_m: 15 }; // llama_ftype (include/llama.h of node-llama-cpp's release)
 const peerTypes = args.includes('--no-peer-quant') ? [] : arg('peer-quant', Object.keys(PEER_FTYPES).join(',')).split(',').filter(Boolean);
+const peerImatrix = !args.includes('--no-peer-imatrix');
 for (const t of peerTypes) if (!(t in PEER_FTYPES)) throw new Error(`--peer-quant: unknown type ${t} (one of ${Object.keys(PEER_FTYPES).join(', ')})`);
 const configs = arg('configs', '4:128,3:128,2:64').split(',').map((s) => s.split(':').map(Number));
 const calib = ['--calib-samples', arg('calib-samples', '128'), '--calib-seqlen', arg('calib-seqlen', '256'), '--seed', '0'];
@@ -61,7 +65,6 @@ const tok = EdgeqTokenizer.load(baselineDir, baseline.config.bosTokenId, baselin
 const text = tokenizeText(tok, readEvalText(path.join(root, 'fixtures/text/wiki.test.raw')));
 process.stderr.write(`evaluating ${models.length} models + FP16 on ${windows} windows…\n`);
 const res = models.length === 0 ? [] : await compareManyWithBaseline(models, baseline, text.ids, { ctx: 256, bosId: tok.bosId ?? 1, maxWindows: windows });
-await backend.dispose();
 
 // ---- llama.cpp's own quantizer as the peer (rows evaluated in llama.cpp, baseline = llama.cpp's F16 run) ----
 const peerRows = [];
@@ -82,17 +85,64 @@ if (peerTypes.length) {
     const g = await GgufFile.open(f16);
     const params = g.tensors.reduce((a, t) => a + t.elements, 0);
     await g.close();
+    let imFile = null;
+    if (peerImatrix) {
+      process.stderr.write('imatrix: mean x² per linear input on the FP16 model over the calibration sample…\n');
+      const { sampleCalibration, loadCalibrationText } = await dist('calib/calibration.js');
+      const { llamaBlockForward } = await dist('infer/llama-block.js');
+      const cal = sampleCalibration(tok, loadCalibrationText('brown'), { samples: Number(calib[1]), seqLen: Number(calib[3]), seed: 0 });
+      const c = baseline.config;
+      const T = cal.seqLen;
+      const rope = baseline.ropeFor(T);
+      const cache = baseline.createCache(T);
+      const GG = { qkv: ['attn_q', 'attn_k', 'attn_v'], o: ['attn_output'], gate_up: ['ffn_gate', 'ffn_up'], down: ['ffn_down'] };
+      const sums = new Map(); // `${layer}:${point}` → Float64Array(k)
+      for (let r = 0; r < cal.n; r++) {
+        const x = baseline.embed(cal.ids.subarray(r * T, (r + 1) * T));
+        cache.reset();
+        for (let l = 0; l < c.numLayers; l++) {
+          llamaBlockForward(c, baseline.weights.blocks[l], baseline.backend, rope, cache, l, x, T, (p, h, n) => {
+            const k = h.length / n;
+            const key = `${l}:${p}`;
+            let acc = sums.get(key);
+            if (!acc) sums.set(key, (acc = new Float64Array(k)));
+            for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) acc[j] += h[i * k + j] * h[i * k + j];
+          });
+        }
+      }
+      const parts = [];
+      let count = 0;
+      const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+      for (const [key, acc] of sums) {
+        const [l, p] = key.split(':');
+        const mean = new Float32Array(acc.length);
+        for (let j = 0; j < acc.length; j++) mean[j] = acc[j] / (cal.n * T);
+        for (const g of GG[p]) {
+          const name = Buffer.from(`blk.${l}.${g}.weight`);
+          parts.push(u32(name.length), name, u32(mean.length), Buffer.from(mean.buffer.slice(0)));
+          count++;
+        }
+      }
+      imFile = path.join(peerDir, 'imatrix.eqim');
+      fs.writeFileSync(imFile, Buffer.concat([Buffer.from('EQIM'), u32(count), ...parts]));
+      process.stderr.write(`imatrix: ${count} tensors from ${cal.n} × ${T} calibration tokens\n`);
+    }
     const variants = [];
     for (const t of peerTypes) {
-      const file = path.join(peerDir, `brown-${t}.gguf`);
-      process.stderr.write(`llama.cpp quantizing ${t}…\n`);
-      const t0 = Date.now();
-      try {
-        execFileSync(bin, [f16, file, String(PEER_FTYPES[t]), String(threads)], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
-      } catch (e) {
-        throw new Error(`llama_model_quantize ${t} failed: ${e.stderr?.toString().split('\n').slice(-5).join('\n')}`);
+      for (const im of imFile ? [false, true] : [false]) {
+        const file = path.join(peerDir, `brown-${t}${im ? '-imatrix' : ''}.gguf`);
+        process.stderr.write(`llama.cpp quantizing ${t}${im ? ' with imatrix' : ''}…\n`);
+        const t0 = Date.now();
+        try {
+          execFileSync(bin, [f16, file, String(PEER_FTYPES[t]), String(threads), ...(im ? [imFile] : [])], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+        } catch (e) {
+          throw new Error(`llama_model_quantize ${t} failed: ${e.stderr?.toString().split('\n').slice(-5).join('\n')}`);
+        }
+        const q = await GgufFile.open(file);
+        const tensorBytes = q.tensors.reduce((a, x) => a + x.bytes, 0);
+        await q.close();
+        variants.push({ method: `llama.cpp ${t}${im ? '+imatrix' : ''}`, type: t, imatrix: im, file, seconds: (Date.now() - t0) / 1000, bytes: fs.statSync(file).size, tensorBytes, tensorBitsPerWeight: (tensorBytes * 8) / params });
       }
-      variants.push({ method: `llama.cpp ${t}`, type: t, imatrix: false, file, seconds: (Date.now() - t0) / 1000, bytes: fs.statSync(file).size });
     }
     const V = baseline.config.vocabSize;
     const base = await LlamaCppModel.load(f16, V);
@@ -134,6 +184,8 @@ if (peerTypes.length) {
   }
 }
 
+await backend.dispose();
+
 const fp16Bytes = fs.statSync(path.join(baselineDir, 'model.safetensors')).size;
 const rows = runs.map((r, i) => ({ ...r, dir: path.relative(root, r.dir), ...res[i], gptqPerBillion: (r.seconds / r.params) * 1e9 }));
 const header = ['method', 'bits', 'group', 'eval in (vs FP16 of)', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'size MB', 'bits/w', 'quant s'];
@@ -154,7 +206,7 @@ const w = header.map((_, i) => Math.max(...table.map((row) => String(row[i]).len
 const nw = res[0] ?? peerBase;
 console.log(`brown-llama-7m · WikiText-2 ctx 256 · first ${nw.windows} windows (${nw.scoredTokens} tokens) · calibration brown ${calib.join(' ')}`);
 for (const row of table) console.log(row.map((c, i) => (i === 0 || i === 3 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
-if (peerRows.length) console.log('llama.cpp rows: llama_model_quantize (node-llama-cpp libllama) on edgeq\'s F16 GGUF; ppl/Δppl/KL/top-1 in llama.cpp vs its own F16 run of that GGUF; K-quant "group" = 256-weight super-block; bits/w = file bytes × 8 / params');
+if (peerRows.length) console.log('llama.cpp rows: llama_model_quantize (node-llama-cpp libllama) on edgeq\'s F16 GGUF; ppl/Δppl/KL/top-1 in llama.cpp vs its own F16 run of that GGUF; K-quant "group" = 256-weight super-block; bits/w = file bytes × 8 / params (GGUF metadata + tokenizer ≈ 0.12 bits/w of it; tensor data only: tensorBitsPerWeight in BENCH_JSON)');
 
 // Expectation from the issue: at 4 and 3 bits, GPTQ's and AWQ's mean KL each at most 0.8× RTN's.
 const verdicts = [];
