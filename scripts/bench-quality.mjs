@@ -10,7 +10,8 @@
 //   --peer-quant q4_0,q4_k_m,q3_k_m,q2_k (default all) · --no-peer-quant · --methods none (peer rows only)
 // Each type also with an imatrix (--no-peer-imatrix skips): mean x² per input channel of every linear, from edgeq's FP16
 // forward over the same calibration sample (brown, --calib-samples × --calib-seqlen, seed 0), handed to
-// llama_model_quantize as its llama_model_imatrix_data (output.weight has none, as llama-imatrix's default).
+// llama_model_quantize as its llama_model_imatrix_data (output.weight has none, as llama-imatrix's default);
+// --peer-imatrix-only: only the imatrix variants.
 // A quick AWQ iteration: npm run bench:quality -- --methods rtn,awq --configs 4:128,3:128 (AWQ runs print, per
 // block, each mapping's α and its module-output MSE relative to unscaled fake quantization).
 import { execFileSync } from 'node:child_process';
@@ -129,7 +130,7 @@ if (peerTypes.length) {
     }
     const variants = [];
     for (const t of peerTypes) {
-      for (const im of imFile ? [false, true] : [false]) {
+      for (const im of imFile ? (args.includes('--peer-imatrix-only') ? [true] : [false, true]) : [false]) {
         const file = path.join(peerDir, `brown-${t}${im ? '-imatrix' : ''}.gguf`);
         process.stderr.write(`llama.cpp quantizing ${t}${im ? ' with imatrix' : ''}…\n`);
         const t0 = Date.now();
