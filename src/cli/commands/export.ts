@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../core/errors.js';
-import { EXPORT_TARGETS, findTarget } from '../../export/targets.js';
+import { EXPORT_TARGETS, findTarget, type ExportTarget } from '../../export/targets.js';
 import { readModelConfig } from '../../model/model-dir.js';
 import { createProgress } from '../progress.js';
 import { createBackend, fmt, printJson, resolveModelDir, withCommonOptions, withModelOption, type CommonArgs } from '../shared.js';
@@ -21,6 +21,12 @@ interface ExportArgs extends CommonArgs {
   overwrite: boolean;
 }
 
+function defaultOutput(model: string, target: ExportTarget): string {
+  if (!fs.existsSync(model)) throw new UsageError('E_NO_OUTPUT', `name the output with -o/--out (the model '${model}' is not a local folder to write next to)`, `e.g. edgeq export --target ${target.id} -o out/model${target.output === 'file' ? '.gguf' : ''}`);
+  const base = path.resolve(model).replace(/[\\/]+$/, '');
+  return target.output === 'file' ? `${base}.gguf` : `${base}-${target.id}`;
+}
+
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
   describe: 'Export a model (HF or edgeq checkpoint) for a runtime: GGUF, ONNX, QNN or a Snapdragon bundle, verified in the runtime with --verify',
@@ -32,7 +38,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         describe: `Runtime format: ${EXPORT_TARGETS.map((t) => `${t.id} (${t.description}; types ${t.types.join(', ')}; lossless: ${t.lossless})`).join('; ')}`,
       })
       .option('type', { type: 'string', describe: 'Weight type of the target (GGUF: f32 f16 q8_0 q4_0 q4_k q6_k q3_k q2_k; default: the edgeq grid\'s own type, f16 for float models)' })
-      .option('out', { alias: 'o', type: 'string', describe: 'Output file (written atomically)' })
+      .option('out', { alias: 'o', type: 'string', describe: 'Output file or folder (written atomically) [default: <model>.gguf, or <model>-<target>/ for folder targets]' })
       .option('allow-requantize', { type: 'boolean', default: false, describe: 'Accept requantizing edgeq linears whose grid is not the target type (lossy; the error growth is reported)' })
       .option('original', { type: 'string', describe: 'Original float model, to report requantization error against the original weights (before/after)' })
       .option('verify', { type: 'boolean', default: false, describe: 'Load the result in the runtime (llama.cpp via node-llama-cpp) and compare its WikiText perplexity/logits with edgeq\'s core' })
@@ -47,7 +53,8 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
   handler: async (argv) => {
     const progress = createProgress({ quiet: argv.quiet || argv.json });
     try {
-      if (!argv.out) throw new UsageError('E_NO_OUTPUT', 'name the output file with -o/--out', 'e.g. edgeq export --target gguf -o out/model.gguf');
+      // default output next to the model: <model>.gguf for one-file targets, <model>-<target>/ for folders
+      argv.out ??= defaultOutput(argv.model, findTarget(argv.target));
       if (fs.existsSync(argv.out) && !argv.overwrite) throw new UsageError('E_OUTPUT_EXISTS', `${argv.out} exists`, 'pass --overwrite to replace it');
       if (!fs.existsSync(path.dirname(path.resolve(argv.out)))) throw new UsageError('E_NO_OUTPUT_DIR', `folder ${path.dirname(argv.out)} does not exist`);
       if (!Number.isInteger(argv['verify-windows']) || argv['verify-windows'] < 1) throw new UsageError('E_VERIFY_WINDOWS', '--verify-windows must be a positive integer');
