@@ -40,7 +40,7 @@ const { writeSyntheticModel } = await dist('model/synthetic.js');
 const { exportGguf } = await dist('export/gguf-export.js');
 const { createWasmBackend } = await dist('kernels/wasm-backend.js');
 const { loadModel } = await dist('model/load-model.js');
-const { measureThroughput } = await dist('eval/throughput.js');
+const { measureThroughput, summarizeRates } = await dist('eval/throughput.js');
 const { openLlamaCpp } = await dist('peer/llama-cpp.js');
 const { measureReadBandwidth } = await dist('devices/bandwidth.js');
 
@@ -106,11 +106,7 @@ for (const id of wanted) {
   model.dispose();
   await backend.dispose();
   await peer.dispose();
-  const stat = (xs) => {
-    const m = xs.reduce((s, x) => s + x, 0) / xs.length;
-    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1)) : 0;
-    return { mean: m, sd, samples: xs };
-  };
+  const stat = summarizeRates;
   const row = {
     case: id,
     preset: c.preset,

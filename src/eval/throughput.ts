@@ -47,7 +47,8 @@ export function summarizeRates(samples: number[]): Rate {
   return { mean, sd, samples };
 }
 
-function randomIds(n: number, vocab: number, seed: number): number[] {
+/** `n` seeded random token ids in [0, vocab) (the benchmark input; shared with the llama.cpp peer). */
+export function randomIds(n: number, vocab: number, seed: number): number[] {
   const rng = mulberry32(seed);
   return Array.from({ length: n }, () => rng.nextInt(vocab));
 }

@@ -23,11 +23,14 @@ function scaleBits(q: QuantizedWeight, gi: number, name: string): number {
   return h;
 }
 
-/** Q4_0 blocks of q; GGUF row r is edgeq row rowSrc[r] (identity when null). */
-export function repackQ4_0(q: QuantizedWeight, name: string, rowSrc: Int32Array | null = null): Uint8Array {
-  checkRepackable(q, 4, name);
+/**
+ * GGUF blocks of 32 weights, one fp16 scale first: GGUF row r is edgeq row rowSrc[r] (identity when null);
+ * `quants` writes one block's codes after the scale.
+ */
+function repackBlocks(q: QuantizedWeight, bits: 4 | 8, name: string, rowSrc: Int32Array | null, blockBytes: number, quants: (out: Uint8Array, o: number, base: number) => void): Uint8Array {
+  checkRepackable(q, bits, name);
   const { n, k, numGroups } = q;
-  const out = new Uint8Array(n * numGroups * 18);
+  const out = new Uint8Array(n * numGroups * blockBytes);
   let o = 0;
   for (let r = 0; r < n; r++) {
     const sr = rowSrc ? rowSrc[r]! : r;
@@ -35,30 +38,23 @@ export function repackQ4_0(q: QuantizedWeight, name: string, rowSrc: Int32Array 
       const h = scaleBits(q, sr * numGroups + g, name);
       out[o] = h & 0xff;
       out[o + 1] = h >>> 8;
-      const base = sr * k + g * 32;
-      for (let j = 0; j < 16; j++) out[o + 2 + j] = q.codes[base + j]! | (q.codes[base + 16 + j]! << 4);
-      o += 18;
+      quants(out, o + 2, sr * k + g * 32);
+      o += blockBytes;
     }
   }
   return out;
 }
 
-/** Q8_0 blocks of q; GGUF row r is edgeq row rowSrc[r] (identity when null). */
+/** Q4_0 blocks of q: 16 bytes of nibbles, weight j low and j + 16 high. */
+export function repackQ4_0(q: QuantizedWeight, name: string, rowSrc: Int32Array | null = null): Uint8Array {
+  return repackBlocks(q, 4, name, rowSrc, 18, (out, o, base) => {
+    for (let j = 0; j < 16; j++) out[o + j] = q.codes[base + j]! | (q.codes[base + 16 + j]! << 4);
+  });
+}
+
+/** Q8_0 blocks of q: 32 signed bytes (code − 128). */
 export function repackQ8_0(q: QuantizedWeight, name: string, rowSrc: Int32Array | null = null): Uint8Array {
-  checkRepackable(q, 8, name);
-  const { n, k, numGroups } = q;
-  const out = new Uint8Array(n * numGroups * 34);
-  let o = 0;
-  for (let r = 0; r < n; r++) {
-    const sr = rowSrc ? rowSrc[r]! : r;
-    for (let g = 0; g < numGroups; g++) {
-      const h = scaleBits(q, sr * numGroups + g, name);
-      out[o] = h & 0xff;
-      out[o + 1] = h >>> 8;
-      const base = sr * k + g * 32;
-      for (let j = 0; j < 32; j++) out[o + 2 + j] = (q.codes[base + j]! - 128) & 0xff;
-      o += 34;
-    }
-  }
-  return out;
+  return repackBlocks(q, 8, name, rowSrc, 34, (out, o, base) => {
+    for (let j = 0; j < 32; j++) out[o + j] = (q.codes[base + j]! - 128) & 0xff;
+  });
 }

@@ -4,9 +4,8 @@
  * way llama-bench does: pp<N> = one batch of N random tokens into an empty context, tg<N> = N single-token
  * decode steps from an empty context, each after one untimed warm-up, repeated.
  */
-import { MissingFileError } from '../core/errors.js';
-import { mulberry32 } from '../calib/prng.js';
-import { summarizeRates, type Rate } from '../eval/throughput.js';
+import { randomIds, summarizeRates, type Rate } from '../eval/throughput.js';
+import { getLlamaCpu } from '../export/llamacpp-runner.js';
 
 export interface PeerThroughput {
   name: string;
@@ -51,23 +50,9 @@ interface NlcLlama {
   dispose(): Promise<void>;
 }
 
-let llamaPromise: Promise<NlcLlama> | undefined;
-
-/** The shared llama.cpp instance (CPU only, prebuilt binary, never builds or downloads). */
-export async function getLlamaCpp(): Promise<NlcLlama> {
-  if (!llamaPromise) {
-    llamaPromise = (async () => {
-      let mod: { getLlama(opts: object): Promise<NlcLlama> };
-      try {
-        mod = (await import('node-llama-cpp')) as unknown as typeof mod;
-      } catch (err) {
-        throw new MissingFileError('E_PEER_MISSING', `llama.cpp (node-llama-cpp) is not installed: ${String(err)}`, 'run `npm install` in the edgeq folder (node-llama-cpp is a devDependency) or `npm install node-llama-cpp`');
-      }
-      return mod.getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error', maxThreads: 0 });
-    })();
-    llamaPromise.catch(() => (llamaPromise = undefined));
-  }
-  return llamaPromise;
+/** The shared llama.cpp instance (CPU only, prebuilt binary): the one GGUF verification uses. */
+async function getLlamaCpp(): Promise<NlcLlama> {
+  return (await getLlamaCpu()) as unknown as NlcLlama;
 }
 
 export interface LlamaCppModel {
@@ -75,11 +60,6 @@ export interface LlamaCppModel {
   /** Runs pp/tg like llama-bench. `onRun` is awaited after each timed run. */
   bench(opts: PeerBenchOptions, onRun?: (test: 'pp' | 'tg') => void | Promise<void>): Promise<PeerThroughput>;
   dispose(): Promise<void>;
-}
-
-function randomIds(n: number, vocab: number, seed: number): number[] {
-  const rng = mulberry32(seed);
-  return Array.from({ length: n }, () => rng.nextInt(vocab));
 }
 
 export async function openLlamaCpp(ggufPath: string, vocabSize: number): Promise<LlamaCppModel> {

@@ -1,18 +1,10 @@
 /** Seeded quantized test weights (registry RTN), optionally in GPTQ act-order form, plus Gaussian data. */
 import { getQType, qtypeId } from '../../src/qtypes/registry.js';
 import type { Bits, QuantizedWeight } from '../../src/qtypes/types.js';
+import { seededRng } from '../helpers/upstream-unpack.js';
 
-/** mulberry32: small seeded PRNG, uniform [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, uniform [0, 1): the seeded PRNG the format tests share. */
+export const prng = seededRng;
 
 /** N(0, sd²) samples (Box–Muller). */
 export function gaussian(rand: () => number, len: number, sd = 1): Float32Array {
