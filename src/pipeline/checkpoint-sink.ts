@@ -14,7 +14,9 @@ import { EdgeqError, UnsupportedError } from '../core/errors.js';
 import { AwqCheckpointWriter, awqLayout, awqQuantizationConfig } from '../formats/awq/writer.js';
 import type { ExportLayout } from '../formats/edgeq/export-writer.js';
 import type { DataCheckpoint, PartialFileOptions } from '../formats/edgeq/stream-writer.js';
+import { denseBlockLinears } from '../formats/edgeq/export-writer.js';
 import { EdgeqCheckpointWriter, type EdgeqProvenance, type QuantizedPlanEntry, type TensorPlanEntry } from '../formats/edgeq/index.js';
+import type { LowRankPlanEntry } from '../formats/edgeq/plan.js';
 import { checkGptqPlan, GptqCheckpointWriter, gptqLayout } from '../formats/gptq/writer.js';
 import type { TensorSpec } from '../formats/safetensors/writer.js';
 import type { QuantizedWeight } from '../qtypes/types.js';
@@ -29,6 +31,11 @@ export interface CheckpointSink {
   readonly format: CheckpointFormat;
   writeQuantized(name: string, q: QuantizedWeight): Promise<void>;
   writeDense(name: string, data: Float32Array): Promise<void>;
+  /**
+   * Low-rank linear `name` (plan entry kind 'lowrank'): U (n, r) and V (r, k). A Float32Array factor is
+   * stored dense F16, a QuantizedWeight must be on the plan entry's grid for it. Edgeq format only.
+   */
+  writeLowRank(name: string, f: { u: Float32Array | QuantizedWeight; v: Float32Array | QuantizedWeight }): Promise<void>;
   /** Resumable output only: flush the tensors written so far and say where the data file stands. */
   checkpoint(): Promise<DataCheckpoint>;
   /** Complete the folder (config, side files, metadata) and move it into place. */
@@ -70,9 +77,22 @@ function specBytes(specs: readonly TensorSpec[]): number {
   return b;
 }
 
-/** Stored bytes of one quantized entry in an export layout (the edgeq format is counted by the registry). */
-export function exportEntryBytes(format: Exclude<CheckpointFormat, 'edgeq'>, e: QuantizedPlanEntry): number {
+/**
+ * Stored bytes of one quantized entry in an export layout (the edgeq format is counted by the registry;
+ * its low-rank entries by lowRankEntryBytes). Low-rank entries have no export layout (checkFormatPlan refuses them).
+ */
+export function exportEntryBytes(format: Exclude<CheckpointFormat, 'edgeq'>, e: QuantizedPlanEntry | LowRankPlanEntry): number {
+  if (e.kind === 'lowrank') throw lowRankFormatError(format, [e]);
   return specBytes(exportLayout(format).tensorsFor(e));
+}
+
+function lowRankFormatError(format: CheckpointFormat, lr: readonly LowRankPlanEntry[]): UnsupportedError {
+  const e = lr[0]!;
+  return new UnsupportedError(
+    'E_FORMAT_LOWRANK',
+    `--format ${format}: ${FORMAT_NAME[format]} checkpoints cannot hold low-rank linears, but '${e.name}' is planned as rank-${e.rank} factors${lr.length > 1 ? ` (${lr.length} low-rank linears)` : ''}`,
+    `${FORMAT_NAME[format]} loaders replace every block linear with one packed module: use --format edgeq (low-rank and mixed linears), or quantize without low-rank`,
+  );
 }
 
 /**
@@ -81,6 +101,16 @@ export function exportEntryBytes(format: Exclude<CheckpointFormat, 'edgeq'>, e: 
  */
 export function checkFormatPlan(format: CheckpointFormat, plan: readonly TensorPlanEntry[], fallbacks: readonly { name: string; from: string; to: string }[] = []): void {
   if (format === 'edgeq') return;
+  const lr = plan.filter((e): e is LowRankPlanEntry => e.kind === 'lowrank');
+  if (lr.length > 0) throw lowRankFormatError(format, lr);
+  const dense = denseBlockLinears(plan);
+  if (format === 'autogptq' && dense.length > 0) {
+    throw new UnsupportedError(
+      'E_FORMAT_DENSE_LINEAR',
+      `--format ${format}: AutoGPTQ loaders expect every decoder-block linear quantized, but '${dense[0]!.name}' is planned dense${dense.length > 1 ? ` (${dense.length} dense block linears)` : ''}`,
+      'use --format edgeq (fp16 and quantized linears mixed), or quantize every block linear',
+    );
+  }
   const q = plan.filter((e): e is QuantizedPlanEntry => e.kind === 'quantized');
   const first = q[0];
   if (first && fallbacks.length > 0 && fallbacks.length < q.length) {
@@ -114,6 +144,7 @@ export async function createCheckpointSink(format: CheckpointFormat, outDir: str
       format,
       writeQuantized: (name, q) => w.writeQuantized(name, q),
       writeDense: (name, data) => w.writeDense(name, data),
+      writeLowRank: (name, f) => w.writeLowRank(name, f),
       checkpoint: () => w.checkpoint(),
       finish: (provenance) => w.finish({ provenance }),
       abort: () => w.abort(),
@@ -134,6 +165,9 @@ export async function createCheckpointSink(format: CheckpointFormat, outDir: str
     format,
     writeQuantized: (name, q) => w.writeQuantized(name, q),
     writeDense: (name, data) => w.writeDense(name, data),
+    writeLowRank: (name) => {
+      throw new UnsupportedError('E_FORMAT_LOWRANK', `--format ${format} cannot hold low-rank linear '${name}'`, 'use --format edgeq');
+    },
     checkpoint: () => w.checkpoint(),
     finish: () => w.finish(),
     abort: () => w.abort(),

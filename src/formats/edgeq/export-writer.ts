@@ -12,7 +12,7 @@ import type { QuantizedWeight } from '../../qtypes/types.js';
 import type { TensorData, TensorSpec } from '../safetensors/writer.js';
 import { PlannedFolderWriter } from './folder-writer.js';
 import type { DataCheckpoint, PartialFileOptions } from './stream-writer.js';
-import { checkPlan, checkQuantizedWeight, type QuantizedPlanEntry, type TensorPlanEntry } from './plan.js';
+import { checkPlan, checkQuantizedWeight, type LowRankPlanEntry, type QuantizedPlanEntry, type TensorPlanEntry } from './plan.js';
 import { resolveSourceConfig, type ModelSource } from './side-files.js';
 
 export interface ExportLayout {
@@ -51,12 +51,13 @@ export class PackedExportWriter {
 
   static async create(layout: ExportLayout, dir: string, opts: ExportWriterOptions): Promise<PackedExportWriter> {
     const plan = checkPlan(opts.plan);
+    refuseLowRank(layout.format, opts.plan);
     layout.checkPlan(opts.plan);
     const config = await resolveSourceConfig(opts);
     const specs: TensorSpec[] = [];
     for (const e of opts.plan) {
       if (e.kind === 'dense') specs.push({ name: e.name, dtype: 'F16', shape: [...e.shape] });
-      else specs.push(...layout.tensorsFor(e));
+      else if (e.kind === 'quantized') specs.push(...layout.tensorsFor(e));
     }
     // the metadata is known now: no header room needs reserving
     const out = await PlannedFolderWriter.create(dir, specs, {
@@ -128,8 +129,23 @@ export function denseBlockLinears(plan: readonly TensorPlanEntry[]): Array<{ nam
   return out;
 }
 
+/**
+ * GPTQ/AWQ layouts have no place for low-rank factors (their loaders replace every block linear with one
+ * packed module): refuse a plan holding any, naming the first.
+ */
+export function refuseLowRank(format: string, plan: readonly TensorPlanEntry[]): void {
+  const lr = plan.filter((e): e is LowRankPlanEntry => e.kind === 'lowrank');
+  if (lr.length === 0) return;
+  throw new UnsupportedError(
+    'E_FORMAT_LOWRANK',
+    `${format} checkpoints cannot hold low-rank linears, but '${lr[0]!.name}' is stored as rank-${lr[0]!.rank} factors${lr.length > 1 ? ` (${lr.length} low-rank linears)` : ''}`,
+    'use --format edgeq (mixed and low-rank linears), or quantize without low-rank',
+  );
+}
+
 /** Quantized entries must live in decoder blocks (GPTQ/AWQ loaders only convert block linears). */
 export function checkQuantizedInBlocks(format: string, plan: readonly TensorPlanEntry[]): QuantizedPlanEntry[] {
+  refuseLowRank(format, plan);
   const q = plan.filter((e): e is QuantizedPlanEntry => e.kind === 'quantized');
   if (q.length === 0) throw new EdgeqError('E_PLAN', `a ${format} checkpoint needs at least one quantized linear`);
   for (const e of q) {

@@ -16,10 +16,18 @@ import { FormatError, UnsupportedError } from '../../core/errors.js';
 import type { Bits } from '../../qtypes/types.js';
 import { isPackableBits, packedRowBytes } from '../bitpack.js';
 
-export const EDGEQ_FORMAT_VERSION = 1;
+/** Newest format version this build reads and writes (2 only when the file holds low-rank linears). */
+export const EDGEQ_FORMAT_VERSION = 2;
+/** Version written for checkpoints without low-rank linears (readable by every edgeq build). */
+export const EDGEQ_FORMAT_VERSION_BASE = 1;
+/** Version written when `edgeq.lowrank` is present: a version-1 reader refuses it instead of misloading. */
+export const EDGEQ_FORMAT_VERSION_LOWRANK = 2;
 export const META_FORMAT_VERSION = 'edgeq.format_version';
 export const META_QTYPES = 'edgeq.qtypes';
 export const META_PROVENANCE = 'edgeq.provenance';
+export const META_LOWRANK = 'edgeq.lowrank';
+/** Storage tag of a dense (F16) low-rank factor in `edgeq.lowrank`. */
+export const LOWRANK_DENSE_TAG = 'F16';
 
 export interface EdgeqTensorQType {
   qtype: string;

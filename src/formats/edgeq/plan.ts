@@ -8,6 +8,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../core/dtype.js';
 import { EdgeqError, NonFiniteWeightError, UnsupportedError } from '../../core/errors.js';
 import type { Bits, GridSpec, QuantizedWeight } from '../../qtypes/types.js';
 import { isPackableBits } from '../bitpack.js';
+import { checkGroupable, qtypeFor, qtypeId } from '../../qtypes/registry.js';
 
 export interface QuantizedPlanEntry {
   kind: 'quantized';
@@ -31,7 +32,56 @@ export interface DensePlanEntry {
   dtype?: 'F16' | 'F32';
 }
 
-export type TensorPlanEntry = QuantizedPlanEntry | DensePlanEntry;
+export interface LowRankPlanEntry {
+  kind: 'lowrank';
+  /** HF weight name of the linear it replaces, '<module>.weight'. */
+  name: string;
+  /** [n, k] of the original weight. */
+  shape: readonly [number, number];
+  rank: number;
+  /**
+   * Storage of U (n, r) and V (r, k): null = dense F16, else the registry grid (already resolved: a group
+   * size that does not divide r or k must have been replaced by per-channel by the caller).
+   */
+  uGrid: GridSpec | null;
+  vGrid: GridSpec | null;
+}
+
+export type TensorPlanEntry = QuantizedPlanEntry | DensePlanEntry | LowRankPlanEntry;
+
+/** Stored tensor name of a low-rank factor weight: '<module>.lowrank_u.weight' / '<module>.lowrank_v.weight'. */
+export function lowRankFactorName(weightName: string, which: 'u' | 'v'): string {
+  return `${modulePrefix(weightName)}.lowrank_${which}.weight`;
+}
+
+/** Shapes of the two factors: U (n, r), V (r, k). */
+export function lowRankFactorShapes(e: Pick<LowRankPlanEntry, 'shape' | 'rank'>): { u: [number, number]; v: [number, number] } {
+  const [n, k] = e.shape;
+  return { u: [n, e.rank], v: [e.rank, k] };
+}
+
+/**
+ * The factor `which` of a low-rank entry as a plan entry of its own (how it is stored: a quantized
+ * '<module>.lowrank_u.weight' with the usual qweight/scales/qzeros, or a dense F16 tensor of that name).
+ */
+export function lowRankFactorEntry(e: LowRankPlanEntry, which: 'u' | 'v'): QuantizedPlanEntry | DensePlanEntry {
+  const name = lowRankFactorName(e.name, which);
+  const shape = lowRankFactorShapes(e)[which];
+  const grid = which === 'u' ? e.uGrid : e.vGrid;
+  if (grid === null) return { kind: 'dense', name, shape, dtype: 'F16' };
+  return { kind: 'quantized', name, shape, qtype: qtypeId(grid), grid };
+}
+
+/** Exact stored bytes of a low-rank entry (both factors, scales/zeros included), the same number the written file holds. */
+export function lowRankEntryBytes(e: LowRankPlanEntry): number {
+  let bytes = 0;
+  for (const which of ['u', 'v'] as const) {
+    const f = lowRankFactorEntry(e, which);
+    const [rows, cols] = f.shape as readonly [number, number];
+    bytes += f.kind === 'dense' ? rows * cols * 2 : qtypeFor(f.grid).bytes(rows, cols, f.name);
+  }
+  return bytes;
+}
 
 /** Module prefix of a quantized weight: 'a.b.q_proj.weight' -> 'a.b.q_proj'. */
 export function modulePrefix(weightName: string): string {
@@ -72,11 +122,40 @@ export function checkPlan(plan: readonly TensorPlanEntry[]): Map<string, TensorP
       if (e.dtype !== undefined && e.dtype !== 'F16' && e.dtype !== 'F32') {
         throw new EdgeqError('E_PLAN', `dense tensor '${e.name}': dtype must be F16 or F32, got ${String(e.dtype)}`);
       }
+    } else if (e.kind === 'lowrank') {
+      checkLowRankEntry(e);
     } else {
-      throw new EdgeqError('E_PLAN', `tensor '${(e as { name?: string }).name}': kind must be 'quantized' or 'dense'`);
+      throw new EdgeqError('E_PLAN', `tensor '${(e as { name?: string }).name}': kind must be 'quantized', 'dense' or 'lowrank'`);
+    }
+  }
+  // the stored factor tensors must not collide with other entries
+  for (const e of plan) {
+    if (e.kind !== 'lowrank') continue;
+    for (const which of ['u', 'v'] as const) {
+      const f = lowRankFactorName(e.name, which);
+      if (byName.has(f)) throw new EdgeqError('E_PLAN', `low-rank tensor '${e.name}' stores its factor as '${f}', which the plan also lists`);
     }
   }
   return byName;
+}
+
+/** Shape, rank and factor grids of a low-rank entry (each grid must split its factor's rows into whole groups). */
+export function checkLowRankEntry(e: LowRankPlanEntry): void {
+  modulePrefix(e.name);
+  const [n, k] = e.shape;
+  if (e.shape.length !== 2 || !isPosInt(n) || !isPosInt(k)) {
+    throw new EdgeqError('E_PLAN', `low-rank tensor '${e.name}' needs a 2-D shape [n, k], got [${e.shape.join(', ')}]`);
+  }
+  if (!isPosInt(e.rank) || e.rank > Math.min(n, k)) {
+    throw new EdgeqError('E_PLAN', `low-rank tensor '${e.name}': rank ${String(e.rank)} must be an integer in [1, min(n, k) = ${Math.min(n, k)}]`);
+  }
+  for (const [which, grid, width] of [['u', e.uGrid, e.rank], ['v', e.vGrid, k]] as const) {
+    if (grid === null) continue;
+    const fname = lowRankFactorName(e.name, which);
+    checkGrid(fname, grid);
+    checkGroupable(grid, width, fname);
+    qtypeFor(grid);
+  }
 }
 
 export function checkGrid(name: string, grid: GridSpec): void {
