@@ -3,10 +3,10 @@
  *
  *   t (m, r) = x (m, k) · Vᵀ        y (m, n) = t · Uᵀ (+ b)
  *
- * i.e. (n + k)·r multiply-adds per row instead of n·k. The factors are either dense fp32 (prepared with
- * prepareWeight) or quantized registry weights (prepared with prepareQuantized, run by the low-bit
- * kernels); each is prepared once. weightBytes counts what is executed: (n + k)·r·4 for fp32 factors, the
- * packed bytes of both handles for quantized ones.
+ * i.e. (n + k)·r multiply-adds per row instead of n·k. Each factor is either dense fp32 (prepared with
+ * prepareWeight) or a quantized registry weight (prepared with prepareQuantized, run by the low-bit
+ * kernels), independently (fromParts: e.g. an int8 U with an fp16-stored V); each is prepared once.
+ * weightBytes counts what is executed: rows·cols·4 for an fp32 factor, the packed bytes of a quantized one.
  */
 import { EdgeqError } from '../core/errors.js';
 import type { MatmulBackend, PrepareQuantizedOptions, QuantWeightHandle, WeightHandle } from '../kernels/backend.js';
@@ -32,9 +32,12 @@ export interface QuantFactors {
   v: QuantizedWeight;
 }
 
-type Handles =
-  | { kind: 'dense'; u: WeightHandle; v: WeightHandle }
-  | { kind: 'quantized'; u: QuantWeightHandle; v: QuantWeightHandle };
+type FactorHandle = { kind: 'dense'; h: WeightHandle; bytes: number } | { kind: 'quantized'; h: QuantWeightHandle; bytes: number };
+
+interface Handles {
+  u: FactorHandle;
+  v: FactorHandle;
+}
 
 function shapeError(msg: string): EdgeqError {
   return new EdgeqError('E_MATMUL_SHAPE', `low-rank linear: ${msg}`);
@@ -72,30 +75,54 @@ export class LowRankLinear implements Linear {
     LowRankLinear.checkCommon(n, k, r, bias);
     if (f.u.length !== n * r) throw shapeError(`U has ${f.u.length} values, expected n·r = ${n}·${r}`);
     if (f.v.length !== r * k) throw shapeError(`V has ${f.v.length} values, expected r·k = ${r}·${k}`);
-    const v = backend.prepareWeight(f.v, r, k);
-    const u = backend.prepareWeight(f.u, n, r);
-    return new LowRankLinear(backend, { kind: 'dense', u, v }, n, k, r, bias);
+    return LowRankLinear.fromParts(backend, { n, k, r, u: f.u, v: f.v }, bias);
+  }
+
+  /**
+   * Each factor dense fp32 (Float32Array, row-major) or quantized, independently: U (n, r), V (r, k).
+   */
+  static fromParts(
+    backend: MatmulBackend,
+    f: { n: number; k: number; r: number; u: Float32Array | QuantizedWeight; v: Float32Array | QuantizedWeight },
+    bias: Float32Array | null = null,
+    opts?: PrepareQuantizedOptions,
+  ): LowRankLinear {
+    const { n, k, r } = f;
+    LowRankLinear.checkCommon(n, k, r, bias);
+    const prep = (what: 'U' | 'V', x: Float32Array | QuantizedWeight, rows: number, cols: number): FactorHandle => {
+      if (x instanceof Float32Array) {
+        if (x.length !== rows * cols) throw shapeError(`${what} has ${x.length} values, expected ${rows}·${cols}`);
+        return { kind: 'dense', h: backend.prepareWeight(x, rows, cols), bytes: rows * cols * 4 };
+      }
+      if (x.n !== rows || x.k !== cols) throw shapeError(`${what} is ${x.n}×${x.k}, expected ${rows}×${cols}`);
+      const h = backend.prepareQuantized(x, opts);
+      return { kind: 'quantized', h, bytes: h.bytes };
+    };
+    const v = prep('V', f.v, r, k);
+    let u: FactorHandle;
+    try {
+      u = prep('U', f.u, n, r);
+    } catch (e) {
+      backend.freeWeight(v.h);
+      throw e;
+    }
+    return new LowRankLinear(backend, { u, v }, n, k, r, bias);
   }
 
   /** Quantized factors, run by the backend's low-bit kernels. */
   static fromQuantized(backend: MatmulBackend, q: QuantFactors, bias: Float32Array | null = null, opts?: PrepareQuantizedOptions): LowRankLinear {
     const { n, k, r } = q;
     LowRankLinear.checkCommon(n, k, r, bias);
-    if (q.u.n !== n || q.u.k !== r) throw shapeError(`U is ${q.u.n}×${q.u.k}, expected ${n}×${r}`);
-    if (q.v.n !== r || q.v.k !== k) throw shapeError(`V is ${q.v.n}×${q.v.k}, expected ${r}×${k}`);
-    const v = backend.prepareQuantized(q.v, opts);
-    let u: QuantWeightHandle;
-    try {
-      u = backend.prepareQuantized(q.u, opts);
-    } catch (e) {
-      backend.freeWeight(v);
-      throw e;
-    }
-    return new LowRankLinear(backend, { kind: 'quantized', u, v }, n, k, r, bias);
+    return LowRankLinear.fromParts(backend, { n, k, r, u: q.u, v: q.v }, bias, opts);
   }
 
   get weightBytes(): number {
-    return this.h.kind === 'dense' ? (this.outFeatures + this.inFeatures) * this.rank * 4 : this.h.u.bytes + this.h.v.bytes;
+    return this.h.u.bytes + this.h.v.bytes;
+  }
+
+  /** How each factor runs. */
+  get factorKinds(): { u: 'dense' | 'quantized'; v: 'dense' | 'quantized' } {
+    return { u: this.h.u.kind, v: this.h.v.kind };
   }
 
   forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
@@ -103,21 +130,17 @@ export class LowRankLinear implements Linear {
     if (!this.scratch || this.scratch.length < need) this.scratch = new Float32Array(need);
     const t = this.scratch.subarray(0, need);
     const be = this.backend;
-    let y: Float32Array;
-    if (this.h.kind === 'dense') {
-      be.matmul(x, m, this.h.v, t);
-      y = be.matmul(t, m, this.h.u, out);
-    } else {
-      be.matmulQuantized(x, m, this.h.v, t);
-      y = be.matmulQuantized(t, m, this.h.u, out);
-    }
+    const run = (a: Float32Array, f: FactorHandle, o?: Float32Array): Float32Array =>
+      f.kind === 'dense' ? be.matmul(a, m, f.h, o) : be.matmulQuantized(a, m, f.h, o);
+    run(x, this.h.v, t);
+    const y = run(t, this.h.u, out);
     if (this.bias) addBiasRows(y, this.bias, m, this.outFeatures);
     return y;
   }
 
   free(): void {
-    this.backend.freeWeight(this.h.v);
-    this.backend.freeWeight(this.h.u);
+    this.backend.freeWeight(this.h.v.h);
+    this.backend.freeWeight(this.h.u.h);
     this.scratch = undefined;
   }
 }

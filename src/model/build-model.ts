@@ -1,9 +1,11 @@
 /**
  * Build a runnable LlamaModel from an opened WeightSource (Hugging Face or edgeq checkpoint): check that
  * every tensor config.json implies is present with the right shape, then tensor by tensor: quantized
- * linears of an edgeq checkpoint go to the backend's low-bit kernels still packed (QuantizedLinear), or —
- * with quantized: 'dequantized', the reference path — are expanded to fp32 like every dense tensor (each
- * decoded one at a time, with a NaN/Inf check naming the tensor). No Node.js imports: this also runs
+ * linears of an edgeq checkpoint go to the backend's low-bit kernels still packed (QuantizedLinear), low-rank
+ * linears run as their two factors (LowRankLinear: quantized factors packed, F16-stored factors in fp32), or —
+ * with quantized: 'dequantized', the reference path — both are expanded to fp32 like every dense tensor
+ * (a low-rank linear as the product Û·V̂, see lowrank-product.ts; each decoded one at a time, with a NaN/Inf
+ * check naming the tensor). fp16-stored linears of a mixed checkpoint are DenseLinears either way. No Node.js imports: this also runs
  * in a browser; load-model.ts opens folders on disk.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
@@ -14,6 +16,7 @@ import type { MatmulBackend } from '../kernels/backend.js';
 import type { BlockWeights } from '../infer/llama-block.js';
 import { LlamaModel } from '../infer/llama-model.js';
 import { DenseLinear, type Linear } from '../infer/linear.js';
+import { LowRankLinear } from '../infer/lowrank-linear.js';
 import { QuantizedLinear } from '../infer/quantized-linear.js';
 import { qtypeFor } from '../qtypes/registry.js';
 import type { GridSpec } from '../qtypes/types.js';
@@ -83,10 +86,18 @@ export async function buildModel(config: LlamaConfig, ckpt: WeightSource, backen
       const [n, k] = spec.shape(config);
       const name = linearWeightName(l, spec);
       const q = packed ? await ckpt.readQuantized(name) : null;
-      if (q) opts.onProgress?.({ tensor: name, index: index++, count });
-      const w = q ? null : await read(name);
+      const lr = packed && !q ? await ckpt.readLowRank(name) : null;
+      if (q || lr) opts.onProgress?.({ tensor: name, index: index++, count });
+      const w = q || lr ? null : await read(name);
       const bias = spec.hasBias(config) ? await read(linearBiasName(l, spec)) : null;
-      linears[spec.role] = q ? new QuantizedLinear(backend, q, bias, { kernel: opts.kernel }) : new DenseLinear(backend, w!, n, k, bias);
+      if (lr && (lr.n !== n || lr.k !== k)) {
+        throw new FormatError('E_TENSOR_SHAPE', `low-rank tensor '${name}' is [${lr.n}, ${lr.k}] but config.json implies [${n}, ${k}]`, label);
+      }
+      linears[spec.role] = q
+        ? new QuantizedLinear(backend, q, bias, { kernel: opts.kernel })
+        : lr
+          ? LowRankLinear.fromParts(backend, lr, bias, { kernel: opts.kernel })
+          : new DenseLinear(backend, w!, n, k, bias);
     }
     blocks.push({ inputNorm, postNorm, linears });
   }

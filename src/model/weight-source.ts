@@ -1,20 +1,24 @@
 /**
  * Where a model's weights come from, as the loader sees them: a plain Hugging Face checkpoint (dense
- * tensors), or an edgeq checkpoint whose linears are quantized. `readF32` returns a logical HF tensor as
- * fp32 — dequantized for quantized linears (the "dequantized fp32 reference" every low-bit path is
- * checked against).
+ * tensors), or an edgeq checkpoint whose linears are quantized, dense (fp16) or low-rank. `readF32` returns a
+ * logical HF tensor as fp32 — dequantized for quantized linears, the product Û·V̂ of the (dequantized) factors
+ * for low-rank ones (the "dequantized fp32 reference" every low-bit and low-rank path is checked against).
  */
-import { EdgeqCheckpoint, isEdgeqCheckpoint } from '../formats/edgeq/reader.js';
+import { EdgeqCheckpoint, isEdgeqCheckpoint, type LowRankWeight } from '../formats/edgeq/reader.js';
 import type { SafetensorsCheckpoint } from '../formats/safetensors/checkpoint.js';
+import { lowRankFactorPrefix } from '../formats/edgeq/lowrank-meta.js';
 import { dequantize } from '../qtypes/registry.js';
+import { lowRankProduct } from './lowrank-product.js';
 import type { QuantizedWeight } from '../qtypes/types.js';
 
 export interface TensorShapeInfo {
   shape: number[];
   /** Storage dtype, or the quant type id for quantized linears. */
   dtype: string;
-  /** Stored bytes of this logical tensor (all parts for quantized linears). */
+  /** Stored bytes of this logical tensor (all parts for quantized linears, both factors for low-rank ones). */
   bytes: number;
+  /** Low-rank linears (dtype 'lowrank'): rank and factor storage ('F16' or a quant type id). */
+  lowRank?: { rank: number; u: string; v: string };
 }
 
 export interface WeightSource {
@@ -23,8 +27,10 @@ export interface WeightSource {
   /** Logical tensor names (HF names) → shape/dtype/bytes. */
   readonly tensors: ReadonlyMap<string, TensorShapeInfo>;
   readF32(name: string): Promise<Float32Array>;
-  /** The quantized form of a linear, or null when it is stored dense. */
+  /** The quantized form of a linear, or null when it is stored dense (or low-rank). */
   readQuantized(name: string): Promise<QuantizedWeight | null>;
+  /** The low-rank factors of a linear, or null when it is not stored low-rank. */
+  readLowRank(name: string): Promise<LowRankWeight | null>;
   close(): Promise<void>;
 }
 
@@ -46,6 +52,9 @@ class HfSource implements WeightSource {
   async readQuantized(): Promise<null> {
     return null;
   }
+  async readLowRank(): Promise<null> {
+    return null;
+  }
   close(): Promise<void> {
     return this.ckpt.close();
   }
@@ -63,6 +72,14 @@ export class EdgeqSource implements WeightSource {
       for (const part of ['qweight', 'scales', 'qzeros', 'g_idx']) bytes += stored.get(`${prefix}.${part}`)?.byteLength ?? 0;
       this.tensors.set(name, { shape: [q.n, q.k], dtype: q.qtype, bytes });
     }
+    for (const [name, t] of ckpt.lowRank) {
+      let bytes = 0;
+      for (const which of ['u', 'v'] as const) {
+        const prefix = lowRankFactorPrefix(name, which);
+        for (const part of ['weight', 'qweight', 'scales', 'qzeros', 'g_idx']) bytes += stored.get(`${prefix}.${part}`)?.byteLength ?? 0;
+      }
+      this.tensors.set(name, { shape: [t.n, t.k], dtype: 'lowrank', bytes, lowRank: { rank: t.rank, u: t.u, v: t.v } });
+    }
     for (const name of ckpt.denseNames) {
       const t = stored.get(name)!;
       this.tensors.set(name, { shape: [...t.shape], dtype: t.dtype, bytes: t.byteLength });
@@ -72,10 +89,14 @@ export class EdgeqSource implements WeightSource {
     return this.ckpt.file.metadata;
   }
   async readF32(name: string): Promise<Float32Array> {
+    if (this.ckpt.isLowRank(name)) return lowRankProduct(await this.ckpt.readLowRank(name));
     return this.ckpt.isQuantized(name) ? dequantize(await this.ckpt.readQuantized(name)) : this.ckpt.readDense(name);
   }
   async readQuantized(name: string): Promise<QuantizedWeight | null> {
     return this.ckpt.isQuantized(name) ? this.ckpt.readQuantized(name) : null;
+  }
+  async readLowRank(name: string): Promise<LowRankWeight | null> {
+    return this.ckpt.isLowRank(name) ? this.ckpt.readLowRank(name) : null;
   }
   close(): Promise<void> {
     return this.ckpt.close();

@@ -1,6 +1,7 @@
 /** edgeq's own quantized checkpoint format: writer, reader and shared plan/folder helpers. */
 export { EdgeqCheckpointWriter, type EdgeqWriterOptions } from './writer.js';
-export { EdgeqCheckpoint, isEdgeqCheckpoint } from './reader.js';
+export { EdgeqCheckpoint, isEdgeqCheckpoint, type LowRankWeight } from './reader.js';
+export { factorGrid, lowRankFactorPrefix, type EdgeqLowRankType } from './lowrank-meta.js';
 export {
   EDGEQ_FORMAT_VERSION,
   edgeqTensorNames,
@@ -13,9 +14,13 @@ export {
   checkPlan,
   checkQuantizedWeight,
   effectiveGroupSize,
+  lowRankEntryBytes,
+  lowRankFactorEntry,
+  lowRankFactorName,
   modulePrefix,
   numGroupsOf,
   type DensePlanEntry,
+  type LowRankPlanEntry,
   type QuantizedPlanEntry,
   type TensorPlanEntry,
 } from './plan.js';

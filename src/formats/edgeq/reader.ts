@@ -9,8 +9,11 @@ import { EdgeqError, FormatError } from '../../core/errors.js';
 import type { QuantizedWeight } from '../../qtypes/types.js';
 import { unpackCodes } from '../bitpack.js';
 import { SafetensorsFile } from '../safetensors/reader.js';
+import { factorQType, factorShape, lowRankFactorPrefix, parseLowRank, type EdgeqLowRankType } from './lowrank-meta.js';
 import {
+  EDGEQ_FORMAT_VERSION_LOWRANK,
   META_FORMAT_VERSION,
+  META_LOWRANK,
   META_PROVENANCE,
   META_QTYPES,
   checkFormatVersion,
@@ -21,6 +24,15 @@ import {
   type EdgeqProvenance,
   type EdgeqTensorQType,
 } from './metadata.js';
+
+/** A low-rank weight as read: W ≈ U (n, r) · V (r, k); each factor dense fp32 (stored F16) or quantized. */
+export interface LowRankWeight {
+  n: number;
+  k: number;
+  r: number;
+  u: Float32Array | QuantizedWeight;
+  v: Float32Array | QuantizedWeight;
+}
 
 export class EdgeqCheckpoint {
   private constructor(
@@ -36,6 +48,8 @@ export class EdgeqCheckpoint {
     readonly file: SafetensorsFile,
     /** Dense tensor names, in file order. */
     readonly denseNames: readonly string[],
+    /** Low-rank weight name ('<module>.weight') -> its rank and factor storage (empty before format 2). */
+    readonly lowRank: ReadonlyMap<string, EdgeqLowRankType> = new Map(),
   ) {
     this.dense = new Set(denseNames);
   }
@@ -64,35 +78,58 @@ export class EdgeqCheckpoint {
       const version = checkFormatVersion(file.metadata[META_FORMAT_VERSION], fp);
       const qtypes = parseQtypes(file.metadata[META_QTYPES], fp);
       const provenance = parseProvenance(file.metadata[META_PROVENANCE], fp);
+      const lowRank = parseLowRank(file.metadata[META_LOWRANK], fp);
+      if (lowRank.size > 0 && version < EDGEQ_FORMAT_VERSION_LOWRANK) {
+        throw new FormatError('E_EDGEQ_LOWRANK', `${META_LOWRANK} needs ${META_FORMAT_VERSION} ≥ ${EDGEQ_FORMAT_VERSION_LOWRANK}, the file says ${version}`, fp);
+      }
       const owned = new Set<string>();
-      for (const [name, t] of qtypes) {
-        const prefix = name.slice(0, -'.weight'.length);
+      const expect = (owner: string, tensor: string, dtype: string, shape: readonly number[] | null): void => {
+        if (shape === null) {
+          if (file.has(tensor)) throw new FormatError('E_EDGEQ_LAYOUT', `'${tensor}' present but ${owner} does not use it`, fp);
+          return;
+        }
+        const info = file.has(tensor) ? file.info(tensor) : undefined;
+        if (!info) throw new FormatError('E_EDGEQ_LAYOUT', `${owner} has no '${tensor}'`, fp);
+        if (info.dtype !== dtype || info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+          throw new FormatError(
+            'E_EDGEQ_LAYOUT',
+            `'${tensor}' is ${info.dtype} [${info.shape.join(', ')}], expected ${dtype} [${shape.join(', ')}]`,
+            fp,
+          );
+        }
+        if (owned.has(tensor)) throw new FormatError('E_EDGEQ_LAYOUT', `'${tensor}' is claimed twice (by ${owner} and another weight)`, fp);
+        owned.add(tensor);
+      };
+      const expectQuantized = (owner: string, prefix: string, t: EdgeqTensorQType): void => {
         const names = edgeqTensorNames(prefix);
         const shapes = edgeqTensorShapes(t);
-        const expect = (tensor: string, dtype: string, shape: readonly number[] | null): void => {
-          if (shape === null) {
-            if (file.has(tensor)) throw new FormatError('E_EDGEQ_LAYOUT', `'${tensor}' present but ${name} does not use it`, fp);
-            return;
-          }
-          const info = file.has(tensor) ? file.info(tensor) : undefined;
-          if (!info) throw new FormatError('E_EDGEQ_LAYOUT', `quantized weight '${name}' has no '${tensor}'`, fp);
-          if (info.dtype !== dtype || info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-            throw new FormatError(
-              'E_EDGEQ_LAYOUT',
-              `'${tensor}' is ${info.dtype} [${info.shape.join(', ')}], expected ${dtype} [${shape.join(', ')}]`,
-              fp,
-            );
-          }
-          owned.add(tensor);
-        };
-        expect(names.qweight, 'U8', shapes.qweight);
-        expect(names.scales, 'F16', shapes.scales);
-        expect(names.qzeros, 'U8', shapes.qzeros);
-        expect(names.gIdx, 'I32', shapes.gIdx);
+        expect(owner, names.qweight, 'U8', shapes.qweight);
+        expect(owner, names.scales, 'F16', shapes.scales);
+        expect(owner, names.qzeros, 'U8', shapes.qzeros);
+        expect(owner, names.gIdx, 'I32', shapes.gIdx);
+      };
+      for (const [name, t] of qtypes) {
+        expectQuantized(`quantized weight '${name}'`, name.slice(0, -'.weight'.length), t);
         if (file.has(name)) throw new FormatError('E_EDGEQ_LAYOUT', `'${name}' is stored both quantized and dense`, fp);
       }
+      for (const [name, t] of lowRank) {
+        if (qtypes.has(name)) throw new FormatError('E_EDGEQ_LOWRANK', `'${name}' is listed both quantized and low-rank`, fp);
+        if (file.has(name)) throw new FormatError('E_EDGEQ_LOWRANK', `'${name}' is stored both low-rank and dense`, fp);
+        for (const which of ['u', 'v'] as const) {
+          const owner = `low-rank weight '${name}' (factor ${which})`;
+          const prefix = lowRankFactorPrefix(name, which);
+          const q = factorQType(t, which);
+          if (q === null) {
+            expect(owner, `${prefix}.weight`, 'F16', factorShape(t, which));
+            for (const tn of Object.values(edgeqTensorNames(prefix))) expect(owner, tn, '', null);
+          } else {
+            expectQuantized(owner, prefix, q);
+            expect(owner, `${prefix}.weight`, 'F16', null);
+          }
+        }
+      }
       const denseNames = [...file.tensors.keys()].filter((n) => !owned.has(n));
-      return new EdgeqCheckpoint(dir, config, qtypes, provenance, version, file, denseNames);
+      return new EdgeqCheckpoint(dir, config, qtypes, provenance, version, file, denseNames, lowRank);
     } catch (err) {
       await file.close().catch(() => undefined);
       throw err;
@@ -103,9 +140,34 @@ export class EdgeqCheckpoint {
     return this.qtypes.has(name);
   }
 
-  /** Names of all logical tensors: quantized weights and dense tensors. */
+  isLowRank(name: string): boolean {
+    return this.lowRank.has(name);
+  }
+
+  /** Names of all logical tensors: quantized weights, low-rank weights and dense tensors. */
   get tensorNames(): string[] {
-    return [...this.qtypes.keys(), ...this.denseNames];
+    return [...this.qtypes.keys(), ...this.lowRank.keys(), ...this.denseNames];
+  }
+
+  /**
+   * Low-rank weight `name` ('<module>.weight'): its factors U (n, r) and V (r, k), each dense fp32 (stored
+   * F16) or an unpacked QuantizedWeight, exactly as written.
+   */
+  async readLowRank(name: string): Promise<LowRankWeight> {
+    const t = this.lowRank.get(name);
+    if (!t) {
+      throw new EdgeqError(
+        'E_NOT_LOWRANK',
+        `'${name}' is not a low-rank weight of ${this.dir}`,
+        this.qtypes.has(name) ? 'it is stored quantized; use readQuantized()' : this.dense.has(name) ? 'it is stored dense; use readDense()' : 'names are HF weight names such as model.layers.0.mlp.up_proj.weight',
+      );
+    }
+    const factor = async (which: 'u' | 'v'): Promise<Float32Array | QuantizedWeight> => {
+      const prefix = lowRankFactorPrefix(name, which);
+      const q = factorQType(t, which);
+      return q ? this.readQuantizedAs(prefix, q) : this.file.readF32(`${prefix}.weight`);
+    };
+    return { n: t.n, k: t.k, r: t.rank, u: await factor('u'), v: await factor('v') };
   }
 
   /** The quantized weight `name` ('<module>.weight'), unpacked. Checks zeros and g_idx ranges. */
@@ -118,8 +180,12 @@ export class EdgeqCheckpoint {
         this.file.has(name) ? 'it is stored dense; use readDense()' : 'names are HF weight names such as model.layers.0.mlp.up_proj.weight',
       );
     }
+    return this.readQuantizedAs(name.slice(0, -'.weight'.length), t);
+  }
+
+  private async readQuantizedAs(prefix: string, t: EdgeqTensorQType): Promise<QuantizedWeight> {
     const fp = this.file.path;
-    const names = edgeqTensorNames(name.slice(0, -'.weight'.length));
+    const names = edgeqTensorNames(prefix);
     const groupSize = t.groupSize === -1 ? t.k : t.groupSize;
     const numGroups = Math.ceil(t.k / groupSize);
     const codes = unpackCodes(await this.file.readRaw(names.qweight), t.n, t.k, t.bits);
@@ -163,6 +229,7 @@ export class EdgeqCheckpoint {
     if (this.qtypes.has(name)) {
       throw new EdgeqError('E_QUANTIZED', `'${name}' is stored quantized`, 'use readQuantized() and dequantize');
     }
+    if (this.lowRank.has(name)) throw new EdgeqError('E_LOWRANK', `'${name}' is stored as low-rank factors`, 'use readLowRank()');
     if (!this.dense.has(name)) throw new FormatError('E_TENSOR_NOT_FOUND', `no tensor named '${name}'`, this.file.path);
     return this.file.readF32(name);
   }
