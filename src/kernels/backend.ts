@@ -23,11 +23,33 @@ export interface PrepareQuantizedOptions {
   kernel?: 'lut' | 'int8';
 }
 
+/**
+ * A weight (n, k) uploaded a band of rows at a time (beginWeight), so no full fp32 copy of it has to exist
+ * outside the backend: bands in row order, each starting at a multiple of rowAlign (the last may be short).
+ * The result is the same handle prepareWeight(w, n, k) gives for the whole matrix.
+ */
+export interface WeightWriter {
+  readonly n: number;
+  readonly k: number;
+  /** Every band but the last holds a multiple of this many rows. */
+  readonly rowAlign: number;
+  /** Rows written so far (the next band starts here). */
+  readonly rowsWritten: number;
+  /** Writes rows [rowsWritten, rowsWritten + rows) from band (rows·k values, row-major). */
+  write(band: Float32Array, rows: number): void;
+  /** The prepared weight, once all n rows are written. */
+  finish(): WeightHandle;
+  /** Gives the space back (a weight that will not be finished); idempotent. */
+  abort(): void;
+}
+
 export interface MatmulBackend {
   readonly name: string; // 'scalar' | 'wasm'
   readonly threads: number;
   /** Upload/pack W (row-major [n, k]) once, in whatever layout the kernel wants. */
   prepareWeight(w: Float32Array, n: number, k: number): WeightHandle;
+  /** The same, band by band (see WeightWriter); optional: without it callers use prepareWeight. */
+  beginWeight?(n: number, k: number): WeightWriter;
   /** Y[m, n] = X[m, k] · Wᵀ   (x row-major [m,k]); returns out (allocated if not given). */
   matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array;
   /** Y[m, n] = A[m, k] · B[n, k]ᵀ for transient operands (attention scores, P·V with V pre-transposed). */
@@ -67,6 +89,26 @@ export function checkMatmulArgs(
   if (out && out.length < m * n) {
     throw new EdgeqError('E_MATMUL_SHAPE', `output has ${out.length} values, expected at least m*n = ${m}*${n} = ${m * n}`);
   }
+}
+
+/** Checks one band for WeightWriter.write (order, alignment, size) and returns nothing or throws. */
+export function checkWeightBand(wr: Pick<WeightWriter, 'n' | 'k' | 'rowAlign' | 'rowsWritten'>, band: Float32Array, rows: number): void {
+  checkDim('rows', rows);
+  if (wr.rowsWritten + rows > wr.n) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `band of ${rows} rows at row ${wr.rowsWritten} runs past the weight's ${wr.n} rows`);
+  }
+  if (wr.rowsWritten + rows < wr.n && rows % wr.rowAlign !== 0) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `a band before the last must hold a multiple of ${wr.rowAlign} rows, got ${rows}`);
+  }
+  if (band.length < rows * wr.k) {
+    throw new EdgeqError('E_MATMUL_SHAPE', `band has ${band.length} values, expected at least rows*k = ${rows}*${wr.k} = ${rows * wr.k}`);
+  }
+}
+
+/** Validates a weight's shape (n, k) before beginWeight. */
+export function checkWeightShape(n: number, k: number): void {
+  checkDim('n', n);
+  checkDim('k', k);
 }
 
 /** Validates a weight matrix before prepareWeight. */

@@ -10,10 +10,13 @@ import type { QuantizedWeight } from '../qtypes/types.js';
 import {
   checkMatmulArgs,
   checkWeightArgs,
+  checkWeightBand,
+  checkWeightShape,
   type MatmulBackend,
   type PrepareQuantizedOptions,
   type QuantWeightHandle,
   type WeightHandle,
+  type WeightWriter,
 } from './backend.js';
 import { lowbitMatmulRef } from './lowbit-oracle.js';
 import { makePlan, type LowbitPlan } from './lowbit-plan.js';
@@ -63,6 +66,34 @@ export class ScalarBackend implements MatmulBackend {
   prepareWeight(w: Float32Array, n: number, k: number): WeightHandle {
     checkWeightArgs(w, n, k);
     return new ScalarWeight(n, k, w.slice(0, n * k));
+  }
+
+  beginWeight(n: number, k: number): WeightWriter {
+    checkWeightShape(n, k);
+    let data: Float32Array | null = new Float32Array(n * k);
+    const wr = {
+      n,
+      k,
+      rowAlign: 1,
+      rowsWritten: 0,
+      write(band: Float32Array, rows: number): void {
+        if (!data) throw new EdgeqError('E_MATMUL_HANDLE', 'this weight writer was finished or aborted');
+        checkWeightBand(wr, band, rows);
+        data.set(band.subarray(0, rows * k), wr.rowsWritten * k);
+        wr.rowsWritten += rows;
+      },
+      finish(): WeightHandle {
+        if (!data) throw new EdgeqError('E_MATMUL_HANDLE', 'this weight writer was finished or aborted');
+        if (wr.rowsWritten !== n) throw new EdgeqError('E_MATMUL_SHAPE', `weight writer got ${wr.rowsWritten} of ${n} rows`);
+        const h = new ScalarWeight(n, k, data);
+        data = null;
+        return h;
+      },
+      abort(): void {
+        data = null;
+      },
+    };
+    return wr;
   }
 
   matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {

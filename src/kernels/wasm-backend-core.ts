@@ -8,10 +8,13 @@ import type { QuantizedWeight } from '../qtypes/types.js';
 import {
   checkMatmulArgs,
   checkWeightArgs,
+  checkWeightBand,
+  checkWeightShape,
   type MatmulBackend,
   type PrepareQuantizedOptions,
   type QuantWeightHandle,
   type WeightHandle,
+  type WeightWriter,
 } from './backend.js';
 import type { Job, ThreadPool } from './thread-pool.js';
 import { wasm, type WasmGlobal, type WasmMemory, type WasmModule } from './wasm-api.js';
@@ -131,15 +134,16 @@ export class WasmBackend implements MatmulBackend {
     return Math.ceil(n / this.NR) * this.NR * k * 4;
   }
 
-  // W (n, k) row-major -> panels at dst, staged through bBuf in chunks of whole panels.
-  private pack(dst: number, w: Float32Array, n: number, k: number): void {
+  // W (n, k) row-major -> panels at dst, staged through bBuf in chunks of whole panels. w may be a band
+  // of the rows of a taller weight: row0 (a multiple of NR) is where it starts in that weight.
+  private pack(dst: number, w: Float32Array, n: number, k: number, row0 = 0): void {
     const NR = this.NR;
     const rowsPerChunk = Math.max(NR, Math.floor((4 << 20) / Math.max(1, k * 4) / NR) * NR);
     for (let r0 = 0; r0 < n; r0 += rowsPerChunk) {
       const rows = Math.min(rowsPerChunk, n - r0);
       const stage = this.bBuf.need(rows * k * 4);
       this.heap.f32.set(w.subarray(r0 * k, (r0 + rows) * k), stage >>> 2);
-      this.ex.packW(stage, dst + (r0 / NR) * NR * k * 4, rows, k);
+      this.ex.packW(stage, dst + ((row0 + r0) / NR) * NR * k * 4, rows, k);
     }
   }
 
@@ -149,6 +153,38 @@ export class WasmBackend implements MatmulBackend {
     const ptr = this.heap.alloc(this.panelBytes(n, k));
     this.pack(ptr, w, n, k);
     return new WasmWeight(n, k, ptr, this);
+  }
+
+  /** prepareWeight band by band: bands of a multiple of NR rows are packed into their panels as they come. */
+  beginWeight(n: number, k: number): WeightWriter {
+    this.live();
+    checkWeightShape(n, k);
+    let ptr = this.heap.alloc(this.panelBytes(n, k));
+    const wr = {
+      n,
+      k,
+      rowAlign: this.NR,
+      rowsWritten: 0,
+      write: (band: Float32Array, rows: number): void => {
+        this.live();
+        if (ptr === 0) throw new EdgeqError('E_MATMUL_HANDLE', 'this weight writer was finished or aborted');
+        checkWeightBand(wr, band, rows);
+        this.pack(ptr, band, rows, k, wr.rowsWritten);
+        wr.rowsWritten += rows;
+      },
+      finish: (): WeightHandle => {
+        if (ptr === 0) throw new EdgeqError('E_MATMUL_HANDLE', 'this weight writer was finished or aborted');
+        if (wr.rowsWritten !== n) throw new EdgeqError('E_MATMUL_SHAPE', `weight writer got ${wr.rowsWritten} of ${n} rows`);
+        const h = new WasmWeight(n, k, ptr, this);
+        ptr = 0;
+        return h;
+      },
+      abort: (): void => {
+        if (ptr !== 0 && !this.disposed) this.heap.free(ptr);
+        ptr = 0;
+      },
+    };
+    return wr;
   }
 
   prepareQuantized(q: QuantizedWeight, opts: PrepareQuantizedOptions = {}): QuantWeightHandle {

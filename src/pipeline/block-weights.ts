@@ -6,8 +6,9 @@ import type { LlamaConfig } from '../arch/llama-config.js';
 import { LLAMA_LINEARS, linearBiasName, linearWeightName, normName, type LinearRole } from '../arch/llama-tensors.js';
 import type { TensorReader } from '../formats/safetensors/types.js';
 import type { BlockLinears, BlockWeights } from '../infer/llama-block.js';
-import { DenseLinear } from '../infer/linear.js';
-import type { MatmulBackend } from '../kernels/backend.js';
+import { DenseLinear, type Linear } from '../infer/linear.js';
+import { addBiasRows } from '../infer/ops.js';
+import type { MatmulBackend, WeightHandle } from '../kernels/backend.js';
 
 export interface LinearF32 {
   w: Float32Array; // (n, k)
@@ -72,9 +73,69 @@ export async function linearWeightF32(reader: TensorReader, b: BlockF32, role: L
   return reader.readF32(linearWeightName(b.layer, LLAMA_LINEARS.find((s) => s.role === role)!), { checkFinite: true });
 }
 
+/** About this many bytes of fp32 rows per checkpoint read when a weight is packed straight from it. */
+export const PACK_BAND_BYTES = 4 << 20;
+
+/**
+ * Weight `name` (n, k) prepared on the backend from `reader` by bands of rows (≈ bandBytes of fp32 each,
+ * NaN/Inf refused), so no full fp32 copy of it exists in JS; the handle is the one prepareWeight would give
+ * for the whole matrix. Falls back to one whole read where the backend or the reader cannot do bands.
+ */
+export async function prepareWeightFromReader(backend: MatmulBackend, reader: TensorReader, name: string, n: number, k: number, bandBytes = PACK_BAND_BYTES): Promise<WeightHandle> {
+  if (!backend.beginWeight || !reader.readF32Range || n * k === 0) return backend.prepareWeight(await reader.readF32(name, { checkFinite: true }), n, k);
+  const wr = backend.beginWeight(n, k);
+  try {
+    const align = wr.rowAlign;
+    const rows = Math.max(align, Math.floor(bandBytes / 4 / Math.max(1, k) / align) * align);
+    for (let r0 = 0; r0 < n; r0 += rows) {
+      const count = Math.min(rows, n - r0);
+      wr.write(await reader.readF32Range(name, r0 * k, count * k, { checkFinite: true }), count);
+    }
+    return wr.finish();
+  } catch (err) {
+    wr.abort();
+    throw err;
+  }
+}
+
+/** A Linear over a prepared backend weight: what DenseLinear computes (X·Wᵀ on the backend, then the bias). */
+export class HandleLinear implements Linear {
+  private handle: WeightHandle | null;
+  constructor(
+    private readonly backend: MatmulBackend,
+    handle: WeightHandle,
+    private readonly bias: Float32Array | null,
+  ) {
+    this.handle = handle;
+    this.outFeatures = handle.n;
+    this.inFeatures = handle.k;
+  }
+
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+
+  get weightBytes(): number {
+    return this.outFeatures * this.inFeatures * 4;
+  }
+
+  forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
+    if (!this.handle) throw new Error('this linear was freed');
+    const y = this.backend.matmul(x, m, this.handle, out);
+    if (this.bias) addBiasRows(y, this.bias, m, this.outFeatures);
+    return y;
+  }
+
+  free(): void {
+    if (this.handle) this.backend.freeWeight(this.handle);
+    this.handle = null;
+  }
+}
+
 /**
  * A block's runnable weights packed on the backend once, for every pass over the block (statistics,
- * propagation); a linear is swapped for its quantized values as soon as it is solved (replace).
+ * propagation); a linear is swapped for its quantized values as soon as it is solved (replace). Weights the
+ * block does not hold are packed from the checkpoint by bands of rows (prepareWeightFromReader): the
+ * backend's packed copy is the only full one.
  */
 export class PackedBlock {
   readonly weights: BlockWeights;
@@ -86,13 +147,15 @@ export class PackedBlock {
     this.weights = { inputNorm: b.inputNorm, postNorm: b.postNorm, linears };
   }
 
-  /** Packs every linear, reading the ones the block does not hold from `reader` one at a time. */
+  /** Packs every linear, the ones the block does not hold straight from `reader`, one at a time. */
   static async create(backend: MatmulBackend, reader: TensorReader, b: BlockF32): Promise<PackedBlock> {
     const linears = {} as BlockLinears;
     try {
       for (const spec of LLAMA_LINEARS) {
         const l = b.linears[spec.role];
-        linears[spec.role] = new DenseLinear(backend, await linearWeightF32(reader, b, spec.role), l.n, l.k, l.bias);
+        const handle =
+          l.w.length > 0 || l.n * l.k === 0 ? backend.prepareWeight(l.w, l.n, l.k) : await prepareWeightFromReader(backend, reader, linearWeightName(b.layer, spec), l.n, l.k);
+        linears[spec.role] = new HandleLinear(backend, handle, l.bias);
       }
     } catch (err) {
       for (const l of Object.values(linears)) l.free();
@@ -105,7 +168,7 @@ export class PackedBlock {
   replace(role: LinearRole, w: Float32Array): void {
     const l = this.b.linears[role];
     this.weights.linears[role].free();
-    this.weights.linears[role] = new DenseLinear(this.backend, w, l.n, l.k, l.bias);
+    this.weights.linears[role] = new HandleLinear(this.backend, this.backend.prepareWeight(w, l.n, l.k), l.bias);
   }
 
   free(): void {

@@ -30,5 +30,7 @@ export interface TensorReader {
   readRaw(name: string): Promise<Uint8Array>;
   /** The tensor decoded to float32 (row-major, shape as declared). */
   readF32(name: string, opts?: ReadF32Options): Promise<Float32Array>;
+  /** Values [start, start + count) of the tensor in its flat row-major order, decoded to float32. */
+  readF32Range?(name: string, start: number, count: number, opts?: ReadF32Options): Promise<Float32Array>;
   close(): Promise<void>;
 }

@@ -1,0 +1,188 @@
+/**
+ * Packing a weight onto a backend band by band (WeightWriter / prepareWeightFromReader) against the whole-matrix
+ * prepareWeight, and PackedBlock against toBlockWeights of a fully read block: the same products, bit for bit.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LlamaConfig } from '../../src/arch/llama-config.js';
+import { parseModelConfig } from '../../src/arch/registry.js';
+import { LLAMA_LINEARS, linearWeightName, normName } from '../../src/arch/llama-tensors.js';
+import { EdgeqError, NonFiniteWeightError } from '../../src/core/errors.js';
+import { SafetensorsCheckpoint } from '../../src/formats/safetensors/checkpoint.js';
+import { writeSafetensors, type TensorWithData } from '../../src/formats/safetensors/writer.js';
+import type { MatmulBackend } from '../../src/kernels/backend.js';
+import { createScalarBackend } from '../../src/kernels/scalar-backend.js';
+import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
+import { freeBlockWeights, PackedBlock, prepareWeightFromReader, readBlockF32, toBlockWeights } from '../../src/pipeline/block-weights.js';
+
+let dir: string;
+let wasmBackend: MatmulBackend;
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeq-block-weights-'));
+  wasmBackend = await createWasmBackend({ threads: 2 });
+});
+afterAll(async () => {
+  await wasmBackend.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Seeded uniform values in [-1, 1) (xorshift32). */
+function rand(len: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(len);
+  for (let i = 0; i < len; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+describe('WeightWriter (beginWeight) = prepareWeight', () => {
+  for (const name of ['scalar', 'wasm'] as const) {
+    it(`${name}: bands of every allowed size give the same products as the whole matrix`, () => {
+      const backend = name === 'wasm' ? wasmBackend : createScalarBackend();
+      for (const [n, k] of [
+        [37, 19],
+        [64, 48],
+        [8, 5],
+        [3, 7],
+      ] as const) {
+        const w = rand(n * k, n * 131 + k);
+        const x = rand(6 * k, k);
+        const ref = backend.matmul(x, 6, backend.prepareWeight(w, n, k));
+        const wr = backend.beginWeight!(n, k);
+        const a = wr.rowAlign;
+        expect(a).toBeGreaterThanOrEqual(1);
+        // bands of a, 2a, a, 3a, … rows, the last one short
+        let step = 0;
+        while (wr.rowsWritten < n) {
+          const rows = Math.min(n - wr.rowsWritten, a * (1 + (step++ % 3)));
+          wr.write(w.slice(wr.rowsWritten * k, (wr.rowsWritten + rows) * k), rows);
+        }
+        const h = wr.finish();
+        expect([h.n, h.k]).toEqual([n, k]);
+        expect(bits(backend.matmul(x, 6, h))).toEqual(bits(ref));
+        backend.freeWeight(h);
+      }
+    });
+  }
+
+  it('wasm: refuses misaligned, overlong and incomplete writes; abort gives the space back', () => {
+    const wr = wasmBackend.beginWeight!(20, 4);
+    const a = wr.rowAlign;
+    expect(a).toBeGreaterThan(1);
+    expect(() => wr.write(new Float32Array(4), 1)).toThrow(EdgeqError); // not a multiple of rowAlign, not the last
+    expect(() => wr.write(new Float32Array(4 * 21), 21)).toThrow(EdgeqError); // past n
+    expect(() => wr.write(new Float32Array(4), a)).toThrow(EdgeqError); // band shorter than rows·k
+    expect(() => wr.finish()).toThrow(EdgeqError); // 0 of 20 rows
+    wr.abort();
+    wr.abort();
+    expect(() => wr.write(new Float32Array(4 * a), a)).toThrow(EdgeqError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// A tiny llama block in a safetensors file.
+
+const CONFIG = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: 40,
+  intermediate_size: 72,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  num_hidden_layers: 1,
+  vocab_size: 32,
+  rms_norm_eps: 1e-5,
+  max_position_embeddings: 64,
+  rope_theta: 10000,
+  tie_word_embeddings: true,
+};
+
+async function writeBlock(file: string, c: LlamaConfig, poison?: { role: string; index: number }): Promise<void> {
+  const tensors: TensorWithData[] = [];
+  let seed = 7;
+  for (const spec of LLAMA_LINEARS) {
+    const [n, k] = spec.shape(c);
+    const data = rand(n * k, seed++);
+    if (poison?.role === spec.role) data[poison.index] = Number.NaN;
+    tensors.push({ name: linearWeightName(0, spec), dtype: 'F32', shape: [n, k], data });
+  }
+  for (const which of ['input_layernorm', 'post_attention_layernorm'] as const) {
+    tensors.push({ name: normName(0, which), dtype: 'F32', shape: [c.hiddenSize], data: rand(c.hiddenSize, seed++).map((v) => 1 + 0.1 * v) });
+  }
+  await writeSafetensors(file, tensors);
+}
+
+describe('prepareWeightFromReader and PackedBlock', () => {
+  const c = parseModelConfig(CONFIG);
+
+  it('every linear packed from the checkpoint by bands computes what the fully read weight computes', async () => {
+    const file = path.join(dir, 'block.safetensors');
+    await writeBlock(file, c);
+    const ckpt = await SafetensorsCheckpoint.open(file);
+    try {
+      const full = await readBlockF32(ckpt, c, 0);
+      for (const backend of [wasmBackend, createScalarBackend()]) {
+        for (const spec of LLAMA_LINEARS) {
+          const { n, k, w } = full.linears[spec.role];
+          const x = rand(5 * k, k + 3);
+          const ref = backend.matmul(x, 5, backend.prepareWeight(w, n, k));
+          // a band of one aligned group of rows at a time, and the default size (one band here)
+          for (const bandBytes of [1, 1 << 20]) {
+            const h = await prepareWeightFromReader(backend, ckpt, linearWeightName(0, spec), n, k, bandBytes);
+            expect(bits(backend.matmul(x, 5, h)), `${backend.name} ${spec.role} band ${bandBytes}`).toEqual(bits(ref));
+            backend.freeWeight(h);
+          }
+        }
+      }
+      // the block without its weights, packed from the checkpoint = the fully read block's runnable weights
+      const lean = await readBlockF32(ckpt, c, 0, { weights: false });
+      const packed = await PackedBlock.create(wasmBackend, ckpt, lean);
+      const ref = toBlockWeights(wasmBackend, full);
+      try {
+        for (const spec of LLAMA_LINEARS) {
+          const { k } = full.linears[spec.role];
+          const x = rand(7 * k, 99);
+          expect(bits(packed.weights.linears[spec.role].forward(x, 7))).toEqual(bits(ref.linears[spec.role].forward(x, 7)));
+        }
+        // replace swaps in new values
+        const { n, k } = full.linears.down_proj;
+        const w2 = rand(n * k, 5);
+        packed.replace('down_proj', w2);
+        const x = rand(3 * k, 4);
+        expect(bits(packed.weights.linears.down_proj.forward(x, 3))).toEqual(bits(wasmBackend.matmul(x, 3, wasmBackend.prepareWeight(w2, n, k))));
+      } finally {
+        packed.free();
+        freeBlockWeights(ref);
+      }
+    } finally {
+      await ckpt.close();
+    }
+  });
+
+  it('a NaN in the checkpoint is refused naming the tensor and its index, and nothing stays allocated', async () => {
+    const file = path.join(dir, 'poisoned.safetensors');
+    const [, k] = LLAMA_LINEARS.find((s) => s.role === 'up_proj')!.shape(c);
+    const index = 61 * k + 5;
+    await writeBlock(file, c, { role: 'up_proj', index });
+    const ckpt = await SafetensorsCheckpoint.open(file);
+    try {
+      const lean = await readBlockF32(ckpt, c, 0, { weights: false });
+      const err = await PackedBlock.create(wasmBackend, ckpt, lean).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NonFiniteWeightError);
+      expect(String((err as Error).message)).toContain(linearWeightName(0, LLAMA_LINEARS.find((s) => s.role === 'up_proj')!));
+      expect(String((err as Error).message)).toContain(String(index));
+    } finally {
+      await ckpt.close();
+    }
+  });
+});
