@@ -1,7 +1,8 @@
 /**
  * HF or edgeq checkpoint → GGUF file, streamed tensor by tensor (one tensor in memory at a time):
  * plan (gguf-plan.ts), metadata (llama-layout.ts, tokenizer-metadata.ts), then for each tensor read →
- * permute q/k rows → encode / repack / requantize → write. Requantization is refused unless allowed, and
+ * permute q/k rows → encode / repack / requantize → write (a low-rank linear is read as its product Û·V̂ and
+ * requantized, see gguf-plan.ts). Requantization is refused unless allowed, and
  * measured: relative RMS error of the exported weights against the checkpoint's own (dequantized) weights,
  * and — when the original float model is given — against the original before and after.
  */
@@ -62,7 +63,7 @@ export interface GgufExportResult {
 
 async function sourceInfos(dir: string, src: WeightSource): Promise<Map<string, SourceTensorInfo>> {
   const out = new Map<string, SourceTensorInfo>();
-  for (const [name, t] of src.tensors) out.set(name, { quantized: null, dtype: t.dtype });
+  for (const [name, t] of src.tensors) out.set(name, { quantized: null, dtype: t.dtype, ...(t.lowRank ? { lowRank: { rank: t.lowRank.rank } } : {}) });
   if (src.kind === 'edgeq') {
     const ck = await EdgeqCheckpoint.open(dir);
     try {
@@ -102,6 +103,13 @@ export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportRes
   try {
     const plan = planGgufExport(config, await sourceInfos(opts.modelDir, src), opts.type);
     const requant = plan.entries.filter((e) => e.action === 'requantize');
+    const lowRank = requant.filter((e) => e.lowRankRank !== undefined);
+    if (lowRank.length && !opts.allowRequantize)
+      throw new UsageError(
+        'E_GGUF_LOWRANK',
+        `${lowRank.length} linears (e.g. ${lowRank[0]!.hf}, rank ${lowRank[0]!.lowRankRank}) are stored as low-rank factors U·V, which GGUF cannot hold`,
+        `pass --allow-requantize to expand each to the dense U·V and quantize it to ${lowRank[0]!.type.name} (lossy; the error is reported), or quantize without low-rank for a GGUF export`,
+      );
     if (requant.length && !opts.allowRequantize)
       throw new UsageError(
         'E_REQUANTIZE',
@@ -176,7 +184,7 @@ export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportRes
         vsOriginal: original ? { before: Math.sqrt(rq.origBefore / rq.orig), after: Math.sqrt(rq.origAfter / rq.orig) } : null,
       };
       warnings.push(
-        `requantized ${requant.length} linears to ${plan.fileType}: relative RMS error vs the checkpoint's weights ${requantize.vsCheckpoint.toExponential(3)}` +
+        `requantized ${requant.length} linears to ${plan.fileType}${lowRank.length ? ` (${lowRank.length} low-rank linears expanded to U·V first)` : ''}: relative RMS error vs the checkpoint's weights ${requantize.vsCheckpoint.toExponential(3)}` +
           (requantize.vsOriginal
             ? `; vs the original weights ${requantize.vsOriginal.before.toExponential(3)} before → ${requantize.vsOriginal.after.toExponential(3)} after (×${(requantize.vsOriginal.after / requantize.vsOriginal.before).toFixed(2)})`
             : ' (pass --original <float model> to compare with the original weights)'),

@@ -6,7 +6,9 @@
  *   'repack'      an edgeq quantized linear whose grid IS the GGUF block type (symmetric 4-bit g32 → Q4_0,
  *                 symmetric 8-bit g32 → Q8_0, no act-order): the same integers and fp16 scales, bit-exact;
  *   'requantize'  an edgeq quantized linear on another grid: dequantized, then quantized again (lossy;
- *                 only with allowRequantize).
+ *                 only with allowRequantize); an edgeq low-rank linear (W ≈ U·V has no GGUF form): expanded
+ *                 to the dense product Û·V̂, then quantized to the tensor's type like any float weight (also
+ *                 only with allowRequantize; refused otherwise, naming the tensor).
  *
  * Type choice for a requested file type T (documented in README "GGUF export"):
  *   - 1-D tensors (norms, biases, rope_freqs): F32 always (llama.cpp does the same).
@@ -16,8 +18,11 @@
  *     T = q8_0 (everything Q8_0) and T = f16/f32.
  *   - a tensor whose row length is not a multiple of the type's block size falls back:
  *     q2_k, q3_k, q4_k → q4_0;  q6_k → q8_0;  q4_0, q8_0 → f16.
- * Without an explicit type, an edgeq checkpoint whose linears all map onto one GGUF block type exports to
- * that type (no loss); an HF checkpoint exports to f16. The 2-D tensors an edgeq checkpoint keeps dense
+ * Without an explicit type, an edgeq checkpoint whose quantized linears each map onto a GGUF block type
+ * exports every one of them to its own type (no loss; per-tensor mixed Q4_0 / Q8_0 is fine) and the file
+ * type (`general.file_type`, informational in llama.cpp) is the type most of them use (ties: Q4_0); an HF
+ * checkpoint exports to f16. With an explicit type, every quantized linear goes to that type (repacked
+ * where its grid is the type's, requantized otherwise). The 2-D tensors an edgeq checkpoint keeps dense
  * (embeddings, LM head) stay dense — F16 when stored F16, else F32 — so the GGUF holds exactly the
  * checkpoint's model.
  */
@@ -35,6 +40,8 @@ export interface GgufPlanEntry extends GgufTensorMapping {
   action: GgufAction;
   /** Why the type differs from the requested one, when it does. */
   note?: string;
+  /** Rank of a low-rank source linear (expanded to U·V before quantization). */
+  lowRankRank?: number;
 }
 
 export interface GgufPlan {
@@ -64,6 +71,8 @@ export interface SourceTensorInfo {
   quantized: { grid: GridSpec; actOrder: boolean } | null;
   /** Storage dtype of a dense tensor ('F16', 'F32', 'BF16', …), when known. */
   dtype?: string;
+  /** An edgeq low-rank linear (exported only expanded to U·V, with allowRequantize). */
+  lowRank?: { rank: number };
 }
 
 /** A type that fits a row length, following the fallback chain. */
@@ -78,10 +87,19 @@ function fitType(want: WritableType, rowLength: number): { type: WritableType; n
 }
 
 export function defaultGgufType(sources: ReadonlyMap<string, SourceTensorInfo>): WritableType {
-  const natives = new Set<WritableType | null>();
-  for (const s of sources.values()) if (s.quantized) natives.add(nativeGgufTypeOfGrid(s.quantized.grid, s.quantized.actOrder));
+  const natives = new Map<WritableType | null, number>();
+  for (const s of sources.values()) {
+    if (!s.quantized) continue;
+    const t = nativeGgufTypeOfGrid(s.quantized.grid, s.quantized.actOrder);
+    natives.set(t, (natives.get(t) ?? 0) + 1);
+  }
   if (natives.size === 0) return 'f16';
-  if (natives.size === 1 && !natives.has(null)) return [...natives][0]!;
+  if (!natives.has(null)) {
+    // every quantized linear has a native type: the file type is the most used one (ties: Q4_0)
+    let best: WritableType | null = null;
+    for (const t of ['q4_0', 'q8_0'] as const) if ((natives.get(t) ?? 0) > (best ? natives.get(best)! : 0)) best = t;
+    return best!;
+  }
   throw new UsageError(
     'E_GGUF_TYPE_REQUIRED',
     'the checkpoint\'s quantized linears do not all map onto one GGUF block type',
@@ -91,14 +109,29 @@ export function defaultGgufType(sources: ReadonlyMap<string, SourceTensorInfo>):
 
 export function planGgufExport(config: LlamaConfig, sources: ReadonlyMap<string, SourceTensorInfo>, requested?: WritableType): GgufPlan {
   const fileType = requested ?? defaultGgufType(sources);
-  const edgeqSource = [...sources.values()].some((s) => s.quantized);
+  const edgeqSource = [...sources.values()].some((s) => s.quantized || s.lowRank);
   const entries: GgufPlanEntry[] = [];
   for (const m of llamaTensorMappings(config)) {
     const dims = ggufDims(m.shape);
     const q = m.hf ? (sources.get(m.hf)?.quantized ?? null) : null;
+    const lowRank = m.hf ? sources.get(m.hf)?.lowRank : undefined;
     if (m.shape.length === 1) {
       entries.push({ ...m, dims, type: ggmlType('f32'), action: 'encode' });
       continue;
+    }
+    if (lowRank) {
+      const fit = fitType(fileType, dims[0]!);
+      const note = `low-rank (rank ${lowRank.rank}) in the edgeq checkpoint: U·V expanded, then ${ggmlType(fit.type).name}${fit.note ? ` (${fit.note})` : ''}`;
+      entries.push({ ...m, dims, type: ggmlType(fit.type), action: 'requantize', note, lowRankRank: lowRank.rank });
+      continue;
+    }
+    if (!requested && q) {
+      // no type asked for: a linear whose grid is a GGUF block type keeps it (lossless, per tensor)
+      const native = nativeGgufTypeOfGrid(q.grid, q.actOrder);
+      if (native && dims[0]! % ggmlType(native).blockSize === 0) {
+        entries.push({ ...m, dims, type: ggmlType(native), action: 'repack', ...(native !== fileType ? { note: `grid is ${ggmlType(native).name}'s: kept ${ggmlType(native).name} (file type ${fileType})` } : {}) });
+        continue;
+      }
     }
     if (edgeqSource && !q) {
       // the checkpoint kept this tensor dense: keep it dense (bit-exact for F16/F32 storage)

@@ -78,7 +78,7 @@ export async function exportSnapdragonBundle(o: SnapdragonBundleOptions): Promis
     warnings.push(...g.warnings);
     o.onStep?.('ONNX W4A16 + QNN encodings');
     const { exportQnnCalibrated } = await import('../formats/qnn/export-qnn-calibrated.js');
-    const q = await exportQnnCalibrated({ modelDir: o.modelDir, outDir: path.join(tmp, 'qnn'), overwrite: true, backend: o.backend });
+    const q = await exportQnnCalibrated({ modelDir: o.modelDir, outDir: path.join(tmp, 'qnn'), overwrite: true, backend: o.backend, allowRequantize: o.allowRequantize });
 
     const gf = await GgufFile.open(ggufFile);
     let tensors: { name: string; type: string; bytes: number }[];

@@ -46,7 +46,7 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
     description: 'llama.cpp GGUF v3 (one file)',
     output: 'file',
     types: WRITABLE_TYPES,
-    lossless: 'int4 sym g32 → Q4_0, int8 sym g32 → Q8_0 (same integers and fp16 scales)',
+    lossless: 'int4 sym g32 → Q4_0, int8 sym g32 → Q8_0 per tensor, mixed in one file (same integers and fp16 scales); fp16 linears stay F16; low-rank linears only expanded to U·V with --allow-requantize',
     async run(req) {
       const { exportGguf } = await import('./gguf-export.js');
       const type = req.type === undefined ? undefined : checkType(req.type, WRITABLE_TYPES);
@@ -84,9 +84,12 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
         overwrite: true, // the CLI refuses an existing --out without --overwrite before calling
         quantized: type === 'float' ? 'dequantized' : 'matmulnbits',
         requantize: req.allowRequantize ? { bits: 4, groupSize: 32, sym: false } : undefined,
+        lowRank: req.allowRequantize ? 'expand' : 'refuse',
+        ...(type === 'float' ? {} : { lowRankGrid: { bits: 4, groupSize: 32, sym: false } }),
       });
       const requant = r.graph.linears.filter((l) => l.requantized);
       const warnings = requant.map((l) => `${l.weight}: re-quantized ${l.requantized!.from} → ${l.requantized!.to} for MatMulNBits (rel. weight error ${l.requantized!.relError.toExponential(2)})`);
+      warnings.push(...r.lowRankExpanded.map((l) => `${l.weight}: low-rank (rank ${l.rank}) expanded to U·V${l.to === 'float' ? ' (float MatMul)' : ` and quantized to ${l.to} (rel. weight error ${l.relError.toExponential(2)})`}`));
       const nbits = r.graph.linears.filter((l) => l.kind === 'matmulnbits').length;
       const lines = [
         `wrote      ${r.outDir} (model.onnx ${(r.modelBytes / 1e6).toFixed(2)} MB + model.onnx.data ${(r.dataBytes / 1e6).toFixed(2)} MB, opset 17 + com.microsoft)`,
@@ -109,7 +112,7 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
       if (req.type !== undefined) checkType(req.type, ['lpbq']);
       const backend = await createWasmBackend({});
       try {
-        const r = await exportQnnCalibrated({ modelDir: req.modelDir, outDir: req.out, overwrite: true, backend });
+        const r = await exportQnnCalibrated({ modelDir: req.modelDir, outDir: req.out, overwrite: true, backend, allowRequantize: req.allowRequantize });
         const worst = r.weights.reduce((a, w) => Math.max(a, w.relError), 0);
         const lines = [
           `wrote      ${r.onnx.outDir} (model.onnx + model.onnx.data ${(r.onnx.dataBytes / 1e6).toFixed(2)} MB, model.encodings)`,
@@ -118,7 +121,8 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
           `run        qnn-onnx-converter --input_network model.onnx --quantization_overrides model.encodings --act_bitwidth 16 --weights_bitwidth 4 --bias_bitwidth 32`,
         ];
         const details = { outDir: r.onnx.outDir, encodingsFile: r.encodingsFile, weights: r.weights, calibration: r.calibration, activationEncodings: r.encodings.activation_encodings.length };
-        return { target: 'qnn', path: r.onnx.outDir, bytes: r.onnx.modelBytes + r.onnx.dataBytes, details, lines, warnings: [] };
+        const warnings = r.onnx.lowRankExpanded.map((l) => `${l.weight}: low-rank (rank ${l.rank}) expanded to U·V and quantized to ${l.to} before its LPBQ fit (rel. weight error ${l.relError.toExponential(2)})`);
+        return { target: 'qnn', path: r.onnx.outDir, bytes: r.onnx.modelBytes + r.onnx.dataBytes, details, lines, warnings };
       } finally {
         await backend.dispose();
       }

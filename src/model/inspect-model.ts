@@ -1,4 +1,8 @@
-/** What `edgeq inspect` reports: architecture, parameter count, dtypes and bytes per tensor group. */
+/**
+ * What `edgeq inspect` reports: architecture, parameter count, dtypes and bytes per tensor group, and each
+ * low-rank linear (rank, factor storage, bytes, bits per weight of the matrix it replaces). A low-rank linear
+ * counts as n·k parameters of dtype 'lowrank' (the weight it stands for) with its factors' stored bytes.
+ */
 import path from 'node:path';
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { expectedTensors } from '../arch/llama-tensors.js';
@@ -15,6 +19,21 @@ export interface TensorGroupSummary {
   dtypes: Record<string, number>;
 }
 
+/** A linear stored as low-rank factors W ≈ U (n, r) · V (r, k). */
+export interface LowRankTensorSummary {
+  name: string;
+  n: number;
+  k: number;
+  rank: number;
+  /** Storage of U and V: 'F16' or the quant type id. */
+  u: string;
+  v: string;
+  /** Stored bytes of both factors (scales and zeros included). */
+  bytes: number;
+  /** 8 · bytes / (n · k): bits per weight of the original matrix. */
+  bitsPerWeight: number;
+}
+
 export interface ModelInspection {
   dir: string;
   modelType: string;
@@ -25,6 +44,8 @@ export interface ModelInspection {
   bitsPerWeight: number;
   dtypes: Record<string, number>;
   groups: TensorGroupSummary[];
+  /** Low-rank linears (edgeq checkpoints), in file order; empty when there are none. */
+  lowRank: LowRankTensorSummary[];
   metadata: Record<string, string>;
   finiteChecked: boolean;
 }
@@ -39,7 +60,12 @@ export async function inspectModel(dir: string, opts: { checkFinite?: boolean } 
     const dtypes: Record<string, number> = {};
     let params = 0;
     let bytes = 0;
+    const lowRank: LowRankTensorSummary[] = [];
     for (const [name, info] of ckpt.tensors) {
+      if (info.lowRank) {
+        const [n, k] = info.shape as [number, number];
+        lowRank.push({ name, n, k, rank: info.lowRank.rank, u: info.lowRank.u, v: info.lowRank.v, bytes: info.bytes, bitsPerWeight: (8 * info.bytes) / (n * k) });
+      }
       const numel = info.shape.reduce((a, b) => a * b, 1);
       const g = groupOf.get(name) ?? 'other';
       const s = groups.get(g) ?? { group: g, tensors: 0, params: 0, bytes: 0, dtypes: {} };
@@ -64,6 +90,7 @@ export async function inspectModel(dir: string, opts: { checkFinite?: boolean } 
       bitsPerWeight: (8 * bytes) / params,
       dtypes,
       groups: [...groups.values()].sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group)),
+      lowRank,
       metadata: ckpt.metadata,
       finiteChecked: !!opts.checkFinite,
     };

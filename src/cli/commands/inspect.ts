@@ -16,7 +16,7 @@ function mb(bytes: number): string {
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect [model]',
-  describe: 'Show a model: architecture, parameters, dtypes, bytes per tensor group',
+  describe: 'Show a model: architecture, parameters, dtypes, bytes per tensor group, low-rank linears',
   builder: (y: Argv) =>
     y
       .positional('model', { type: 'string', default: 'brown-llama-7m', describe: 'Local folder, bundled name or hub id' })
@@ -62,6 +62,14 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
           ...r.groups.map((g) => [g.group, g.tensors, g.params.toLocaleString('en-US'), mb(g.bytes), Object.keys(g.dtypes).join(',')]),
         ])}\n`,
       );
+      if (r.lowRank.length > 0) {
+        process.stdout.write(
+          `\nlow-rank linears (W ≈ U·V; bits/weight of the original n·k)\n${table([
+            ['tensor', 'shape', 'rank', 'U', 'V', 'bytes', 'bits/w'],
+            ...r.lowRank.map((t) => [t.name, `[${t.n}, ${t.k}]`, t.rank, t.u, t.v, t.bytes, fmt(t.bitsPerWeight)]),
+          ])}\n`,
+        );
+      }
     } finally {
       progress.stop();
     }

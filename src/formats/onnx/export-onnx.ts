@@ -8,7 +8,9 @@
  *
  * written into a temporary folder and renamed into place (the output either appears complete or not at
  * all). Quantized linears become com.microsoft.MatMulNBits; grids it cannot hold are refused up front,
- * before anything is written, with the reason.
+ * before anything is written, with the reason. Low-rank linears (edgeq) are refused unless `lowRank:
+ * 'expand'`: then each is expanded to U·V and quantized onto `lowRankGrid` (MatMulNBits / QNN), or kept as the
+ * float product (float export), see src/export/lowrank-source.ts.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import { readModelConfig } from '../../model/model-dir.js';
 import { getQType, listQTypes } from '../../qtypes/registry.js';
 import type { GridSpec } from '../../qtypes/types.js';
 import { openWeightSource, type WeightSource } from '../../model/weight-source.js';
+import { expandLowRankSource, lowRankTensors, refuseLowRank, type LowRankExpansion } from '../../export/lowrank-source.js';
 import { withAtomicDir } from '../edgeq/atomic-dir.js';
 import { copyModelSideFiles } from '../edgeq/side-files.js';
 import { GraphBuilder, type InitializerSink } from './graph-builder.js';
@@ -48,6 +51,13 @@ export interface OnnxExportOptions {
   onTensor?: (name: string) => void;
   /** Wraps the checkpoint's weights (e.g. the QNN export re-expresses quantized linears on the LPBQ grid). */
   weights?: (src: WeightSource) => OnnxWeightProvider;
+  /** Low-rank linears: refused (default) or expanded to the dense U·V (see src/export/lowrank-source.ts). */
+  lowRank?: 'refuse' | 'expand';
+  /**
+   * Grid an expanded low-rank product is quantized onto (per channel where the group size does not divide
+   * k); without it the product stays float (only for quantized: 'dequantized' without a weights wrapper).
+   */
+  lowRankGrid?: GridSpec;
   /** Called with the temporary folder before it is renamed into place, to add files (e.g. encodings). */
   beforeCommit?: (tmpDir: string, result: OnnxExportResult) => Promise<void>;
 }
@@ -62,6 +72,8 @@ export interface OnnxExportResult {
   graph: LlamaGraphInfo;
   nodes: number;
   initializers: number;
+  /** Low-rank linears expanded to U·V (and quantized onto lowRankGrid), with the weight error. */
+  lowRankExpanded: LowRankExpansion[];
 }
 
 /** Streams initializers into the external data file (large ones) or keeps them inline (small ones). */
@@ -102,8 +114,19 @@ function checkGrids(src: WeightSource, quantized: OnnxExportOptions['quantized']
 
 export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportResult> {
   const { config } = readModelConfig(opts.modelDir);
-  const src = await openWeightSource(opts.modelDir, { checkFinite: true });
+  const opened = await openWeightSource(opts.modelDir, { checkFinite: true });
+  const lowRankExpanded: LowRankExpansion[] = [];
+  let src: WeightSource = opened;
   try {
+    if (opts.lowRank !== 'expand') {
+      refuseLowRank('onnx', src, opts.quantized === 'dequantized' ? 'keep it as a float MatMul' : 'quantize it to int4 g32 for MatMulNBits');
+    } else if (opts.lowRankGrid) {
+      src = expandLowRankSource(src, opts.lowRankGrid, lowRankExpanded);
+    } else if (opts.quantized !== 'dequantized' || opts.weights) {
+      throw new UnsupportedError('E_ONNX_LOWRANK', 'expanding low-rank linears into a quantized graph needs a grid (lowRankGrid)');
+    } else {
+      for (const t of lowRankTensors(src)) lowRankExpanded.push({ weight: t.name, rank: t.rank, to: 'float', relError: 0 });
+    }
     if (!opts.requantize) checkGrids(src, opts.quantized);
     return await withAtomicDir(opts.outDir, { overwrite: opts.overwrite }, async (tmp) => {
       const data = await openAtomicFile(path.join(tmp, ONNX_DATA_FILE));
@@ -148,6 +171,7 @@ export async function exportOnnx(opts: OnnxExportOptions): Promise<OnnxExportRes
         graph: info,
         nodes: g.nodes.length,
         initializers: g.initializers.length,
+        lowRankExpanded,
       };
       await opts.beforeCommit?.(tmp, result);
       return result;

@@ -10,6 +10,8 @@ import { loadModel } from '../../model/load-model.js';
 import { readModelConfig } from '../../model/model-dir.js';
 import { EdgeqTokenizer } from '../../tokenizer/tokenizer.js';
 import { collectActivationRanges } from './activation-ranges.js';
+import { refuseLowRank } from '../../export/lowrank-source.js';
+import { openWeightSource } from '../../model/weight-source.js';
 import { exportQnnOnnx, type QnnExportOptions, type QnnExportResult } from './export-qnn.js';
 
 export interface CalibratedQnnExportOptions extends Omit<QnnExportOptions, 'activationRanges'> {
@@ -23,6 +25,15 @@ export interface CalibratedQnnExportOptions extends Omit<QnnExportOptions, 'acti
 
 export async function exportQnnCalibrated(o: CalibratedQnnExportOptions): Promise<QnnExportResult & { calibration: { rows: number; seqLen: number; source: string } }> {
   const { config } = readModelConfig(o.modelDir);
+  if (!o.allowRequantize) {
+    // refuse low-rank linears before the calibration forward passes (exportOnnx would, after them)
+    const src = await openWeightSource(o.modelDir, { checkFinite: false });
+    try {
+      refuseLowRank('qnn', src, 'quantize it to int4 for its LPBQ encoding');
+    } finally {
+      await src.close();
+    }
+  }
   const seqLen = Math.min(o.seqLen ?? 128, config.maxPositionEmbeddings);
   const tok = EdgeqTokenizer.load(o.modelDir, config.bosTokenId, config.eosTokenIds);
   const cal = sampleCalibration(tok, loadCalibrationText(o.calib ?? 'brown'), { samples: o.samples ?? 16, seqLen, seed: o.seed ?? 0 });

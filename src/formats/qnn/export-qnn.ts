@@ -30,7 +30,15 @@ export interface QnnExportOptions {
   blockSize?: number;
   maxPositions?: number;
   producerVersion?: string;
+  /**
+   * Low-rank linears (edgeq): refused unless true; then each is expanded to U·V, quantized to int4 sym g64
+   * (per channel where 64 does not divide k) and re-expressed on the LPBQ grid like any quantized linear.
+   */
+  allowRequantize?: boolean;
 }
+
+/** Grid an expanded low-rank product is quantized onto before its LPBQ fit. */
+export const QNN_LOWRANK_GRID = { bits: 4, groupSize: 64, sym: true } as const;
 
 export interface QnnWeightReport {
   /** HF weight name. */
@@ -78,6 +86,8 @@ export async function exportQnnOnnx(opts: QnnExportOptions): Promise<QnnExportRe
     quantized: 'dequantized',
     maxPositions: opts.maxPositions,
     producerVersion: opts.producerVersion,
+    lowRank: opts.allowRequantize ? 'expand' : 'refuse',
+    lowRankGrid: { ...QNN_LOWRANK_GRID },
     weights: (src) => lpbqProvider(src, opts.blockSize ?? 64, fits),
     beforeCommit: async (tmp, result) => {
       const params = [];
