@@ -15,6 +15,7 @@ import { expectedTensors } from '../../src/arch/llama-tensors.js';
 import { f16BitsToF32 } from '../../src/core/dtype.js';
 import { BUNDLED } from '../../src/core/paths.js';
 import { exportGguf } from '../../src/export/gguf-export.js';
+import { verifyGguf } from '../../src/export/gguf-verify.js';
 import { exportHfQuant } from '../../src/export/hf-quant-export.js';
 import { exportSnapdragonBundle } from '../../src/export/snapdragon-bundle.js';
 import { llamaTensorMappings, qkRowPermutation } from '../../src/formats/gguf/llama-layout.js';
@@ -145,6 +146,18 @@ describe('GGUF export of per-tensor mixed grids', () => {
     }
     expect(seen).toEqual({ Q4_0: 2 * 5, Q8_0: 3 * 5, F16: 2 * 5 }); // per layer: q, o · k, gate, up · v, down (k = 172)
   });
+
+  it('the mixed GGUF is the checkpoint\'s model: same perplexity in edgeq, and in llama.cpp when installed', async () => {
+    const out = path.join(tmp, 'mixed-verify.gguf');
+    await exportGguf({ modelDir: mixDir, out });
+    const { config } = readModelConfig(mixDir);
+    const v = await verifyGguf({ file: out, modelDir: mixDir, config, backend, ctx: 64, windows: 16 });
+    if (!v.available) return void console.log(`llama.cpp check skipped: ${v.reason}`);
+    console.log(`mixed Q4_0/Q8_0/F16 GGUF, 16 windows ctx 64: ppl llama.cpp ${v.ppl!.llamaCpp.toFixed(4)}, edgeq same weights ${v.ppl!.edgeqSameWeights.toFixed(4)}, edgeq checkpoint ${v.ppl!.edgeqSource.toFixed(4)}`);
+    // lossless: the GGUF decodes to the checkpoint's dequantized weights, so edgeq scores both the same
+    expect(Math.abs(v.ppl!.edgeqSameWeights / v.ppl!.edgeqSource - 1)).toBeLessThan(1e-5);
+    expect(v.pplRelDiff!).toBeLessThan(5e-3);
+  }, 120_000);
 });
 
 describe('low-rank linears in the exporters', () => {
