@@ -2,15 +2,30 @@
  * The `__metadata__` of an edgeq checkpoint's model.safetensors (all values are strings):
  *
  *   format               "pt"  (transformers refuses safetensors files without it)
- *   edgeq.format_version "1"
+ *   edgeq.format_version "1", or "2" when the file holds low-rank linears (see below)
  *   edgeq.qtypes         JSON {"<weight name>": {qtype, bits, groupSize, sym, n, k, actOrder}}
  *                        groupSize is the grid's (-1 = per channel)
+ *   edgeq.lowrank        (version 2 only) JSON {"<weight name>": {n, k, rank, u, v}}, u / v = "F16" or a
+ *                        registry quant type id (lowrank-meta.ts)
  *   edgeq.provenance     JSON object supplied by the caller (EdgeqProvenance)
  *
  * For a quantized weight `<m>.weight` the file holds `<m>.qweight` (U8 [n, ceil(k·bits/8)], codes
  * bit-packed LSB-first per row, see bitpack.ts), `<m>.scales` (F16 [n, numGroups]), `<m>.qzeros`
  * (U8 [n, numGroups], asymmetric grids only; symmetric zeros are 2^(bits−1)) and `<m>.g_idx`
- * (I32 [k], act-order only). Dense tensors keep their HF names (F16 or F32).
+ * (I32 [k], act-order only). Dense tensors keep their HF names (F16 or F32); a linear kept in fp16 (the
+ * ladder's fp16 rung) is simply a dense F16 `<m>.weight`.
+ *
+ * A low-rank linear W (n, k) ≈ U (n, r) · V (r, k) listed in edgeq.lowrank stores no `<m>.weight`; its
+ * factors are ordinary entries under `<m>.lowrank_u` / `<m>.lowrank_v`: dense F16 `<m>.lowrank_u.weight`
+ * [n, r] / `<m>.lowrank_v.weight` [r, k], or quantized with the usual `.qweight` / `.scales` / `.qzeros`
+ * (never `.g_idx`; U's rows are r wide, V's k wide, and the grid's group size divides that width). U is
+ * written before V. Factors are not listed in edgeq.qtypes and are not dense tensors of the model.
+ *
+ * Versions: a checkpoint without low-rank linears is written as version 1, byte-for-byte what older edgeq
+ * builds read. One with low-rank linears is version 2, which version-1 readers refuse with "upgrade edgeq"
+ * instead of failing later on a missing `<m>.weight`. This reader refuses edgeq.lowrank in a version-1
+ * file, unknown quant types, ranks outside [1, min(n, k)], and factor tensors that are missing, mis-shaped
+ * or of the wrong dtype (FormatError E_EDGEQ_LOWRANK / E_EDGEQ_LAYOUT).
  */
 import { FormatError, UnsupportedError } from '../../core/errors.js';
 import type { Bits } from '../../qtypes/types.js';
