@@ -39,7 +39,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       })
       .option('type', { type: 'string', describe: 'Weight type of the target (GGUF: f32 f16 q8_0 q4_0 q4_k q6_k q3_k q2_k; default: the edgeq grid\'s own type, f16 for float models)' })
       .option('out', { alias: 'o', type: 'string', describe: 'Output file or folder (written atomically) [default: <model>.gguf, or <model>-<target>/ for folder targets]' })
-      .option('allow-requantize', { type: 'boolean', default: false, describe: 'Accept requantizing edgeq linears whose grid is not the target type (lossy; the error growth is reported)' })
+      .option('allow-requantize', { type: 'boolean', default: false, describe: 'Accept requantizing edgeq linears whose grid is not the target type, and expanding low-rank linears to U·V then quantizing them (lossy; the error growth is reported)' })
       .option('original', { type: 'string', describe: 'Original float model, to report requantization error against the original weights (before/after)' })
       .option('verify', { type: 'boolean', default: false, describe: 'Load the result in the runtime (llama.cpp via node-llama-cpp) and compare its WikiText perplexity/logits with edgeq\'s core' })
       .option('verify-windows', { type: 'number', default: 8, describe: 'WikiText windows for --verify' })
