@@ -66,6 +66,8 @@ describe('inspect', () => {
     // parameters: the model's, each low-rank linear counted as the n·k weight it stands for
     const { config } = readModelConfig(STORIES);
     expect(r.params).toBe(expectedTensors(config).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0));
+    // the fp16 linears (v_proj, 64×64 per layer) are F16 params of the attention group
+    expect(r.groups.find((g) => g.group === 'attention')!.dtypes['F16']).toBe(5 * 64 * 32);
     expect(r.dtypes['lowrank']).toBe([...lr.lowRank.values()].reduce((a, w) => a + w.n * w.k, 0));
     expect(r.bytes).toBe(fs.statSync(path.join(lrDir, 'model.safetensors')).size - (8 + Number(fs.readFileSync(path.join(lrDir, 'model.safetensors')).readBigUInt64LE(0))));
   });
@@ -212,6 +214,9 @@ describe('low-rank linears in the exporters', () => {
       expect(e.relError).toBeLessThan(0.2);
       expect(ok.graph.linears.find((l) => l.weight === e.weight)!.kind).toBe('matmulnbits');
     }
+    // the fp16 linears (v_proj) stay float MatMuls; the quantized ones keep MatMulNBits
+    expect(ok.graph.linears.find((l) => l.weight === 'model.layers.0.self_attn.v_proj.weight')!.kind).toBe('matmul');
+    expect(ok.graph.linears.find((l) => l.weight === 'model.layers.0.self_attn.q_proj.weight')!.kind).toBe('matmulnbits');
     const float = await exportOnnx({ modelDir: lrDir, outDir: path.join(tmp, 'onnx-float'), quantized: 'dequantized', lowRank: 'expand' });
     expect(float.lowRankExpanded.every((e) => e.to === 'float' && e.relError === 0)).toBe(true);
   });
