@@ -19,7 +19,8 @@
 //   --preset=llama-3.2-1b   synthetic preset (smaller ones are handy for a smoke test)
 //   --calib-samples=32 --calib-seqlen=512 --bits=4 --group-size=128 --threads=N
 //   --profile               run the child with EDGEQ_DEBUG_MEMORY=1 and print its EDGEQ_MEM lines
-//                           (src/pipeline/memory-log.ts), with the largest RSS step between consecutive marks
+//                           (src/pipeline/memory-log.ts: RSS, V8 heap, each wasm memory's capacity/in use),
+//                           with the largest RSS step between consecutive marks
 //   --keep                  keep the quantized outputs (default: deleted)
 //   --poll-ms=50            VmHWM polling interval
 import { spawn } from 'node:child_process';
@@ -307,10 +308,16 @@ if (PROFILE) {
       console.log('  (no EDGEQ_MEM lines: the pipeline does not call logMemory() from src/pipeline/memory-log.ts yet)');
       continue;
     }
+    // wasm memories by label (src/kernels/wasm-memory.ts wasmHeapStats): capacity / in use
+    const labels = [...new Set(r.memLog.flatMap((m) => (m.wasm ?? []).map((w) => w.label)))];
+    const wasmCell = (m, l) => {
+      const ws = (m.wasm ?? []).filter((w) => w.label === l);
+      return ws.length ? `${MB(ws.reduce((s, w) => s + w.capacity, 0))}/${MB(ws.reduce((s, w) => s + w.inUse, 0))}` : '-';
+    };
     console.log(
       table([
-        ['t s', 'label', 'rss', 'hwm', 'heapUsed', 'external', 'arrayBuffers', 'other'],
-        ...r.memLog.map((m) => [fx(m.t, 1), m.label, MB(m.rss), MB(m.hwm), MB(m.heapUsed), MB(m.external), MB(m.arrayBuffers), MB(m.other)]),
+        ['t s', 'label', 'rss', 'hwm', 'heapUsed', 'external', 'arrayBuffers', 'other', ...labels.map((l) => `${l} cap/use`)],
+        ...r.memLog.map((m) => [fx(m.t, 1), m.label, MB(m.rss), MB(m.hwm), MB(m.heapUsed), MB(m.external), MB(m.arrayBuffers), MB(m.other), ...labels.map((l) => wasmCell(m, l))]),
       ]),
     );
     // where the high-water mark was set, and the largest steps of it between consecutive marks

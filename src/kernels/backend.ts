@@ -52,6 +52,11 @@ export interface MatmulBackend {
   beginWeight?(n: number, k: number): WeightWriter;
   /** Y[m, n] = X[m, k] · Wᵀ   (x row-major [m,k]); returns out (allocated if not given). */
   matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array;
+  /**
+   * Y[m, rows] = X[m, k] · W[0:rows]ᵀ: the product with the first `rows` rows of a prepared W only, each value
+   * computed exactly as matmul computes it (optional: without it, take matmul's first columns).
+   */
+  matmulPrefix?(x: Float32Array, m: number, w: WeightHandle, rows: number, out?: Float32Array): Float32Array;
   /** Y[m, n] = A[m, k] · B[n, k]ᵀ for transient operands (attention scores, P·V with V pre-transposed). */
   matmulTransient(a: Float32Array, m: number, b: Float32Array, n: number, k: number, out?: Float32Array): Float32Array;
   /** Packs a quantized weight (n, k) once for the low-bit kernels; freed by freeWeight. */

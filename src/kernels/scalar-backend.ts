@@ -96,14 +96,28 @@ export class ScalarBackend implements MatmulBackend {
     return wr;
   }
 
-  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {
+  private data(w: WeightHandle): Float32Array {
     if (!(w instanceof ScalarWeight)) {
       throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was not prepared by this scalar backend');
     }
     if (!w.data) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was already freed');
+    return w.data;
+  }
+
+  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {
+    const data = this.data(w);
     checkMatmulArgs(x, m, w.n, w.k, out);
     const y = out ?? new Float32Array(m * w.n);
-    matmulRef(x, m, w.data, w.n, w.k, y);
+    matmulRef(x, m, data, w.n, w.k, y);
+    return y;
+  }
+
+  matmulPrefix(x: Float32Array, m: number, w: WeightHandle, rows: number, out?: Float32Array): Float32Array {
+    const data = this.data(w);
+    if (!Number.isInteger(rows) || rows < 0 || rows > w.n) throw new EdgeqError('E_MATMUL_SHAPE', `rows must be an integer in 0..${w.n}, got ${rows}`);
+    checkMatmulArgs(x, m, rows, w.k, out);
+    const y = out ?? new Float32Array(m * rows);
+    matmulRef(x, m, data, rows, w.k, y);
     return y;
   }
 

@@ -212,18 +212,35 @@ export class WasmBackend implements MatmulBackend {
     w.ptr = 0;
   }
 
-  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {
+  private weight(w: WeightHandle): WasmWeight {
     this.live();
     if (!(w instanceof WasmWeight) || w.owner !== this) {
       throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was not prepared by this wasm backend');
     }
     if (w.ptr === 0) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was already freed');
-    const { n, k } = w;
-    checkMatmulArgs(x, m, n, k, out);
-    const y = out ?? new Float32Array(m * n);
-    if (m === 0 || n === 0) return y;
-    if (k === 0) return y.fill(0, 0, m * n);
-    this.productPacked(x, m, w.ptr, n, k, y);
+    return w;
+  }
+
+  matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {
+    return this.matmulPrefix(x, m, w, w.n, out);
+  }
+
+  /**
+   * The first `rows` rows of W are its first ceil(rows/NR) panels. The GEMM computes every value the same way
+   * whatever the number of panels; the GEMV (m = 1) runs panels by fours, then singly with another summation
+   * order, so there the product covers whole fours of panels (as the full product does) and is trimmed.
+   */
+  matmulPrefix(x: Float32Array, m: number, w: WeightHandle, rows: number, out?: Float32Array): Float32Array {
+    const ww = this.weight(w);
+    if (!Number.isInteger(rows) || rows < 0 || rows > ww.n) throw new EdgeqError('E_MATMUL_SHAPE', `rows must be an integer in 0..${ww.n}, got ${rows}`);
+    const k = ww.k;
+    checkMatmulArgs(x, m, rows, k, out);
+    const y = out ?? new Float32Array(m * rows);
+    if (m === 0 || rows === 0) return y;
+    if (k === 0) return y.fill(0, 0, m * rows);
+    const n = m === 1 ? Math.min(ww.n, Math.ceil(rows / (4 * this.NR)) * 4 * this.NR) : rows;
+    if (n === rows) this.productPacked(x, m, ww.ptr, n, k, y);
+    else y.set(this.productPacked(x, m, ww.ptr, n, k, new Float32Array(n)).subarray(0, rows));
     return y;
   }
 
@@ -259,7 +276,7 @@ export class WasmBackend implements MatmulBackend {
   }
 
   // Y (m, n) = X (m, k) · Wᵀ with W packed at wp.
-  private productPacked(x: Float32Array, m: number, wp: number, n: number, k: number, y: Float32Array): void {
+  private productPacked(x: Float32Array, m: number, wp: number, n: number, k: number, y: Float32Array): Float32Array {
     const { MR, NR } = this;
     const panels = Math.ceil(n / NR);
     const rowBlocks = Math.ceil(m / MR);
@@ -287,6 +304,7 @@ export class WasmBackend implements MatmulBackend {
     const y0 = yp >>> 2;
     if (nPad === n) y.set(heap.subarray(y0, y0 + m * n));
     else for (let i = 0; i < m; i++) y.set(heap.subarray(y0 + i * nPad, y0 + i * nPad + n), i * n);
+    return y;
   }
 
   private resetCounter(): void {
@@ -337,6 +355,7 @@ export async function createWasmBackendFromModule(module: WasmModule, threads = 
   const memory = new wasm.Memory({ initial: 64, maximum: 65536, shared: true });
   const ex = await instantiateKernels(module, memory);
   const heap = new WasmHeap(memory, ex.heapBase());
+  heap.label = 'matmul';
   const p = threads > 1 && pool ? await pool(memory) : undefined;
   return new WasmBackend(p ? threads : 1, heap, ex, p);
 }

@@ -19,7 +19,33 @@ function alignUp(v: number, a: number): number {
   return Math.ceil(v / a) * a;
 }
 
+/** Every WasmHeap still reachable, for memory tracing (wasmHeapStats). */
+const heaps = new Set<WeakRef<WasmHeap>>();
+
+export interface WasmHeapStats {
+  label: string;
+  /** Size of the memory (what it grew to; it never shrinks). */
+  capacity: number;
+  /** Bytes handed out and not freed. */
+  inUse: number;
+  /** Largest free block below the bump pointer (what the next allocation can reuse without growing). */
+  largestFree: number;
+}
+
+/** Capacity and use of every live WasmHeap (e.g. 'matmul', 'linalg64'). */
+export function wasmHeapStats(): WasmHeapStats[] {
+  const out: WasmHeapStats[] = [];
+  for (const ref of heaps) {
+    const h = ref.deref();
+    if (!h) heaps.delete(ref);
+    else out.push({ label: h.label, capacity: h.capacity, inUse: h.bytesInUse, largestFree: h.largestFree });
+  }
+  return out;
+}
+
 export class WasmHeap {
+  /** A name for memory traces ('matmul', 'linalg64'). */
+  label = 'wasm';
   private readonly live = new Map<number, number>(); // ptr -> size
   private readonly freeList: FreeBlock[] = []; // sorted by ptr, no two adjacent
   private top: number; // first byte never handed out
@@ -37,6 +63,7 @@ export class WasmHeap {
     this.f32View = new Float32Array(memory.buffer);
     this.i32View = new Int32Array(memory.buffer);
     this.u8View = new Uint8Array(memory.buffer);
+    heaps.add(new WeakRef(this));
   }
 
   /** A Float32Array over the whole memory (refreshed after growth). Index = byte address / 4. */
@@ -60,6 +87,13 @@ export class WasmHeap {
     let s = 0;
     for (const v of this.live.values()) s += v;
     return s;
+  }
+
+  /** Largest free block below the bump pointer, bytes. */
+  get largestFree(): number {
+    let m = 0;
+    for (const b of this.freeList) m = Math.max(m, b.size);
+    return m;
   }
 
   /** Current size of the memory in bytes. */

@@ -5,10 +5,12 @@
  *
  * to stderr (bytes). `hwm` is the kernel's peak RSS so far (VmHWM, Linux; else getrusage maxRSS).
  * `other` = rss − heapTotal − external: memory V8 does not count, in practice the WebAssembly memories
- * (matmul backend, f64 linalg), which never shrink. Without the variable it is a no-op (one env read, cached).
+ * (matmul backend, f64 linalg), which never shrink; `wasm` lists each live one (its label, capacity, bytes in
+ * use and largest reusable free block, see WasmHeap). Without the variable it is a no-op (one env read, cached).
  * scripts/bench-quant-memory.mjs --profile collects these lines.
  */
 import fs from 'node:fs';
+import { wasmHeapStats } from '../kernels/wasm-memory.js';
 
 let enabled: boolean | undefined;
 
@@ -41,6 +43,7 @@ export function logMemory(label: string, extra?: Record<string, number>): void {
     external: u.external,
     arrayBuffers: u.arrayBuffers,
     other: Math.max(0, u.rss - u.heapTotal - u.external),
+    wasm: wasmHeapStats(),
     ...extra,
   };
   process.stderr.write(`EDGEQ_MEM ${JSON.stringify(line)}\n`);

@@ -8,9 +8,11 @@
  * scaled in f64; without a backend (k < 512 only) a symmetric f64 loop is used.
  *
  * The product is formed a band of rows at a time (Xᵀ[i0:i1] · X, a few MiB) instead of as one k×k fp32
- * matrix: row i's product P[i, :] updates the lower triangle with ½(P[i, j] + P[j, i]) and parks P[i, j > i]
- * in the (free, during the update) strict upper triangle of H, where the later row j finds it; the upper
- * triangle is mirrored at the end. Same arithmetic, value for value, as symmetrizing the whole product.
+ * matrix, and only its lower triangle: band [i0, i1) forms P[i0:i1, 0:i1] (MatmulBackend.matmulPrefix), about
+ * half of the full product's work. Row i updates H[i, j ≤ i] with ½(P[i, j] + P[j, i]) = P[i, j]: P is
+ * exactly symmetric, because P[i, j] and P[j, i] sum the same fp32 products x_ri·x_rj in the same order.
+ * The upper triangle is mirrored at the end. The full product (opts.product 'full': every column, P[i, j > i]
+ * parked in the strict upper triangle of H for row j) is the reference; a test checks the two agree bit for bit.
  * H itself may live in caller-provided storage (Linalg64.matrix(k): the wasm buffer GPTQ inverts in place).
  */
 import { EdgeqError, UsageError } from '../core/errors.js';
@@ -29,6 +31,12 @@ export interface HessianOptions {
    * few-row path may round differently from its GEMM).
    */
   bandRows?: number;
+  /**
+   * 'half' (default, when the backend has matmulPrefix): each band forms only the columns up to its last row,
+   * about half of XᵀX, using P's symmetry; 'full': every column, the strict upper triangle parked (the
+   * reference the half product is tested against: the same H bit for bit).
+   */
+  product?: 'half' | 'full';
 }
 
 export class HessianAccumulator {
@@ -39,6 +47,7 @@ export class HessianAccumulator {
   private xt: Float32Array | undefined; // (k, t) transposed batch, grown on demand
   private prod: Float32Array | undefined; // (bandRows, k) fp32 band of XᵀX
   private readonly bandRows: number;
+  private readonly half: boolean;
 
   constructor(
     readonly k: number,
@@ -57,6 +66,7 @@ export class HessianAccumulator {
     const band = opts.bandRows ?? Math.max(16, Math.floor((8 << 20) / 4 / k));
     if (!Number.isInteger(band) || band < 1) throw new UsageError('E_HESSIAN_SHAPE', `bandRows must be a positive integer, got ${band}`);
     this.bandRows = Math.min(Math.max(16, band), k);
+    this.half = opts.product !== 'full';
   }
 
   /** Rows (tokens) accumulated so far. */
@@ -82,10 +92,26 @@ export class HessianAccumulator {
       const R = this.bandRows;
       this.prod ??= new Float32Array(R * k);
       const handle = this.backend.prepareWeight(xt, k, t); // Xᵀ (k, t) as the "weight": rows of Xᵀ · X
+      const half = this.half && !!this.backend.matmulPrefix;
       try {
         for (let i0 = 0; i0 < k; i0 += R) {
           const i1 = Math.min(k, i0 + R);
-          const p = this.backend.matmul(xt.subarray(i0 * t, i1 * t), i1 - i0, handle, this.prod); // (i1 − i0, k)
+          const band = xt.subarray(i0 * t, i1 * t);
+          if (half) {
+            // P[i0:i1, 0:i1] only: the lower triangle's rows. P is symmetric value for value (P[i, j] and P[j, i]
+            // are the same products summed in the same order), so ½(P[i, j] + P[j, i]) = ½(P[i, j] + P[i, j]).
+            const p = this.backend.matmulPrefix!(band, i1 - i0, handle, i1, this.prod); // (i1 − i0, i1)
+            for (let i = i0; i < i1; i++) {
+              const pi = (i - i0) * i1;
+              const hi = i * k;
+              for (let j = 0; j <= i; j++) {
+                const v = p[pi + j]!;
+                H[hi + j] = H[hi + j]! * decay + f * 0.5 * (v + v);
+              }
+            }
+            continue;
+          }
+          const p = this.backend.matmul(band, i1 - i0, handle, this.prod); // (i1 − i0, k)
           for (let i = i0; i < i1; i++) {
             const pi = (i - i0) * k;
             const hi = i * k;

@@ -72,6 +72,7 @@ export async function createWasmLinalg64(opts: { threads?: number; nb?: number }
     throw new EdgeqError('E_WASM_STALE', 'build/kernels.wasm has no f64 linalg kernels (dgemmP)', 'rebuild it with `npm run build:wasm`');
   }
   const heap = new WasmHeap(memory, ex.heapBase());
+  heap.label = 'linalg64';
   const scratch = Array.from({ length: threads }, () => heap.alloc(ex.dgemmScratchBytes())); // per-thread packed A
   const pool = threads > 1 ? await ThreadPool.create(module, memory, threads - 1, ['dgemmP'], 200) : undefined;
   let region = 0; // byte address of [matrix | t1 | t2 | packed B]

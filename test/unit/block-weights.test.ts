@@ -75,6 +75,27 @@ describe('WeightWriter (beginWeight) = prepareWeight', () => {
     });
   }
 
+  for (const name of ['scalar', 'wasm'] as const) {
+    it(`${name}: matmulPrefix(rows) = the first rows columns of matmul, for every rows`, () => {
+      const backend = name === 'wasm' ? wasmBackend : createScalarBackend();
+      const [n, k] = [45, 400]; // 6 panels of 8: one four and two singles in the GEMV; k past the K-block (384)
+      const w = rand(n * k, 3);
+      const h = backend.prepareWeight(w, n, k);
+      for (const m of [1, 4, 11]) {
+        const x = rand(m * k, m);
+        const full = backend.matmul(x, m, h);
+        for (let rows = 0; rows <= n; rows++) {
+          const y = backend.matmulPrefix!(x, m, h, rows);
+          const ref = new Float32Array(m * rows);
+          for (let i = 0; i < m; i++) ref.set(full.subarray(i * n, i * n + rows), i * rows);
+          expect(bits(y), `m ${m} rows ${rows}`).toEqual(bits(ref));
+        }
+      }
+      expect(() => backend.matmulPrefix!(new Float32Array(k), 1, h, n + 1)).toThrow(EdgeqError);
+      backend.freeWeight(h);
+    });
+  }
+
   it('wasm: refuses misaligned, overlong and incomplete writes; abort gives the space back', () => {
     const wr = wasmBackend.beginWeight!(20, 4);
     const a = wr.rowAlign;
