@@ -20,6 +20,7 @@ import { LowRankLinear } from '../infer/lowrank-linear.js';
 import { QuantizedLinear } from '../infer/quantized-linear.js';
 import { qtypeFor } from '../qtypes/registry.js';
 import type { GridSpec } from '../qtypes/types.js';
+import { lowRankProductOn } from './lowrank-product.js';
 import type { WeightSource } from './weight-source.js';
 
 export interface LoadProgress {
@@ -86,12 +87,14 @@ export async function buildModel(config: LlamaConfig, ckpt: WeightSource, backen
       const [n, k] = spec.shape(config);
       const name = linearWeightName(l, spec);
       const q = packed ? await ckpt.readQuantized(name) : null;
-      const lr = packed && !q ? await ckpt.readLowRank(name) : null;
-      if (q || lr) opts.onProgress?.({ tensor: name, index: index++, count });
-      const w = q || lr ? null : await read(name);
+      const lrAny = q ? null : await ckpt.readLowRank(name);
+      const lr = packed ? lrAny : null;
+      if (q || lrAny) opts.onProgress?.({ tensor: name, index: index++, count });
+      // dequantized mode: a low-rank linear becomes the dense product Û·V̂ (one backend matmul)
+      const w = q || lr ? null : lrAny ? lowRankProductOn(backend, lrAny) : await read(name);
       const bias = spec.hasBias(config) ? await read(linearBiasName(l, spec)) : null;
-      if (lr && (lr.n !== n || lr.k !== k)) {
-        throw new FormatError('E_TENSOR_SHAPE', `low-rank tensor '${name}' is [${lr.n}, ${lr.k}] but config.json implies [${n}, ${k}]`, label);
+      if (lrAny && (lrAny.n !== n || lrAny.k !== k)) {
+        throw new FormatError('E_TENSOR_SHAPE', `low-rank tensor '${name}' is [${lrAny.n}, ${lrAny.k}] but config.json implies [${n}, ${k}]`, label);
       }
       linears[spec.role] = q
         ? new QuantizedLinear(backend, q, bias, { kernel: opts.kernel })

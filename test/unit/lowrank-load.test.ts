@@ -17,8 +17,9 @@ import { DenseLinear } from '../../src/infer/linear.js';
 import { LowRankLinear } from '../../src/infer/lowrank-linear.js';
 import { QuantizedLinear } from '../../src/infer/quantized-linear.js';
 import { loadModel } from '../../src/model/load-model.js';
+import { lowRankProduct, lowRankProductOn } from '../../src/model/lowrank-product.js';
 import { openWeightSource } from '../../src/model/weight-source.js';
-import { lowRankForward64, mixedWithLowRank, writeMixedCheckpoint, type WrittenCheckpoint } from './lowrank-checkpoint-fixture.js';
+import { factorF64, lowRankForward64, mixedWithLowRank, writeMixedCheckpoint, type WrittenCheckpoint } from './lowrank-checkpoint-fixture.js';
 
 const STORIES = BUNDLED.models.stories260K!;
 let tmp: string;
@@ -76,6 +77,28 @@ describe('loading low-rank linears', () => {
     const deq = await loadModel(dir, wasm, { quantized: 'dequantized' });
     for (const l of Object.values(deq.weights.blocks[0]!.linears)) expect(l).toBeInstanceOf(DenseLinear);
     deq.dispose();
+  });
+
+  it('the dense product Û·V̂: scalar reference and backend fast path both match an independent float64 U·V', async () => {
+    const src = await openWeightSource(dir);
+    try {
+      for (const [name, w] of written.lowRank) {
+        const u = factorF64(w.u);
+        const v = factorF64(w.v);
+        const want = new Float64Array(w.n * w.k);
+        for (let i = 0; i < w.n; i++) for (let j = 0; j < w.k; j++) {
+          let s = 0;
+          for (let a = 0; a < w.r; a++) s += u[i * w.r + a]! * v[a * w.k + j]!;
+          want[i * w.k + j] = s;
+        }
+        const lr = (await src.readLowRank(name))!;
+        expect(relMaxErr(lowRankProduct(lr), want), `${name} reference`).toBeLessThan(1e-6);
+        expect(relMaxErr(await src.readF32(name), want), `${name} readF32`).toBeLessThan(1e-6);
+        for (const be of [wasm, createScalarBackend()]) expect(relMaxErr(lowRankProductOn(be, lr), want), `${name} backend`).toBeLessThan(1e-5);
+      }
+    } finally {
+      await src.close();
+    }
   });
 
   for (const kind of ['scalar', 'wasm'] as const) {
