@@ -20,7 +20,10 @@ import { exportHfQuant } from '../../src/export/hf-quant-export.js';
 import { exportSnapdragonBundle } from '../../src/export/snapdragon-bundle.js';
 import { llamaTensorMappings, qkRowPermutation } from '../../src/formats/gguf/llama-layout.js';
 import { GgufFile } from '../../src/formats/gguf/reader.js';
+import * as ort from 'onnxruntime-node';
 import { exportOnnx } from '../../src/formats/onnx/export-onnx.js';
+import { pastKeyName, pastValueName } from '../../src/formats/onnx/index.js';
+import { loadModel } from '../../src/model/load-model.js';
 import { exportQnnCalibrated } from '../../src/formats/qnn/export-qnn-calibrated.js';
 import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
@@ -219,6 +222,32 @@ describe('low-rank linears in the exporters', () => {
     expect(ok.graph.linears.find((l) => l.weight === 'model.layers.0.self_attn.q_proj.weight')!.kind).toBe('matmulnbits');
     const float = await exportOnnx({ modelDir: lrDir, outDir: path.join(tmp, 'onnx-float'), quantized: 'dequantized', lowRank: 'expand' });
     expect(float.lowRankExpanded.every((e) => e.to === 'float' && e.relError === 0)).toBe(true);
+    // the float graph in onnxruntime = edgeq's dequantized forward (low-rank linears as U·V)
+    const c = float.config;
+    const ids = [1, 403, 262, 300, 17, 96, 283, 448, 79, 301, 12, 55];
+    const sess = await ort.InferenceSession.create(float.modelFile, { intraOpNumThreads: 1 });
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, ids.length]),
+    };
+    for (let l = 0; l < c.numLayers; l++) {
+      feeds[pastKeyName(l)] = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+      feeds[pastValueName(l)] = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+    }
+    const ortLogits = (await sess.run(feeds))['logits']!.data as Float32Array;
+    await sess.release();
+    const model = await loadModel(lrDir, backend, { quantized: 'dequantized' });
+    const mine = model.forward(ids, model.createCache(ids.length), 'all')!;
+    model.dispose();
+    let d = 0;
+    let ref = 0;
+    for (let i = 0; i < mine.length; i++) {
+      d = Math.max(d, Math.abs(ortLogits[i]! - mine[i]!));
+      ref = Math.max(ref, Math.abs(mine[i]!));
+    }
+    console.log(`low-rank float ONNX in onnxruntime vs edgeq dequantized: max |Δ| / max |logit| = ${(d / ref).toExponential(3)}`);
+    expect(d / ref).toBeLessThan(1e-4);
   });
 
   it('QNN and the Snapdragon bundle refuse them without the flag, before writing anything', async () => {
