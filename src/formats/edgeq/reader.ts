@@ -1,7 +1,8 @@
 /**
  * Reader of edgeq checkpoint folders (layout: see metadata.ts). Opening reads config.json and the
- * safetensors header and checks every quantized weight's stored tensors (names, dtypes, shapes);
- * tensor data is read on demand. Node.js helpers (files, paths) are imported lazily inside open() and
+ * safetensors header and checks every quantized weight's and every low-rank factor's stored tensors (names,
+ * dtypes, shapes; each stored tensor belongs to one weight); tensor data is read on demand (readQuantized,
+ * readLowRank, readDense). Node.js helpers (files, paths) are imported lazily inside open() and
  * isEdgeqCheckpoint(), so that the class also loads in a browser: EdgeqCheckpoint.fromFile() takes an
  * already-parsed SafetensorsFile (e.g. over in-memory bytes).
  */
