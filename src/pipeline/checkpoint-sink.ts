@@ -1,6 +1,10 @@
 /**
  * Where the quantization pipeline writes: one small factory over the three checkpoint writers that share
  * writeQuantized / writeDense / finish / abort — edgeq's own format, AutoGPTQ v1 ("gptq") and AutoAWQ GEMM.
+ * Only the edgeq format holds low-rank linears (writeLowRank; layout in formats/edgeq/metadata.ts, bytes
+ * by lowRankEntryBytes) and fp16 block linears mixed with quantized ones; checkFormatPlan refuses both for
+ * AutoGPTQ (whose loaders replace every block linear) and low-rank for AutoAWQ (which keeps a linear fp16
+ * only when it is fp16 in every layer, modules_to_not_convert), naming the tensor and `--format edgeq`.
  *
  * The format is chosen before any work: `checkFormatPlan` refuses a plan the layout cannot hold (with the
  * writers' own checks: checkGptqPlan, awqQuantizationConfig → checkAwqShape), and `formatEntryBytes`
