@@ -79,6 +79,10 @@ export async function exportSnapdragonBundle(o: SnapdragonBundleOptions): Promis
     o.onStep?.('ONNX W4A16 + QNN encodings');
     const { exportQnnCalibrated } = await import('../formats/qnn/export-qnn-calibrated.js');
     const q = await exportQnnCalibrated({ modelDir: o.modelDir, outDir: path.join(tmp, 'qnn'), overwrite: true, backend: o.backend, allowRequantize: o.allowRequantize });
+    if (q.onnx.lowRankExpanded.length) {
+      const worst = q.onnx.lowRankExpanded.reduce((a, e) => Math.max(a, e.relError), 0);
+      warnings.push(`qnn: ${q.onnx.lowRankExpanded.length} low-rank linears expanded to U·V and quantized to int4 before their LPBQ fit (worst rel. weight error ${worst.toExponential(3)})`);
+    }
 
     const gf = await GgufFile.open(ggufFile);
     let tensors: { name: string; type: string; bytes: number }[];

@@ -259,6 +259,16 @@ describe('low-rank linears in the exporters', () => {
     expect(fs.existsSync(s)).toBe(false);
   });
 
+  it('the Snapdragon bundle with --allow-requantize expands them in both parts and says so', async () => {
+    const r = await exportSnapdragonBundle({ modelDir: lrDir, outDir: path.join(tmp, 'sd-expanded'), backend, allowRequantize: true });
+    expect(r.manifest.gguf.lossless).toBe(false);
+    expect(r.warnings.some((w) => w.includes(`${lr.lowRank.size} low-rank linears expanded to U·V first`))).toBe(true);
+    expect(r.warnings.some((w) => w.startsWith(`qnn: ${lr.lowRank.size} low-rank linears expanded`))).toBe(true);
+    // every low-rank linear got an LPBQ / per-channel encoding like the quantized ones
+    const enc = JSON.parse(fs.readFileSync(path.join(r.outDir, 'qnn', 'model.encodings'), 'utf8')) as { param_encodings: unknown[] };
+    expect(enc.param_encodings.length).toBe(lr.lowRank.size + lr.quantized.size);
+  }, 120_000);
+
   it('gptq / awq refuse them, naming the tensor', async () => {
     for (const f of ['autogptq', 'autoawq'] as const) {
       const out = path.join(tmp, `hf-${f}`);
