@@ -46,7 +46,7 @@ export class SquareMeanAccumulator implements LayerStats {
  * input, one H); with `inPlace` (H living in Linalg64.matrix(k)) H is overwritten by it, so no further
  * statistics may be added after the first solve.
  */
-class HessianStats implements LayerStats {
+export class HessianStats implements LayerStats {
   readonly kind = 'hessian';
   private hinv: GptqHinv | null = null;
   constructor(
@@ -56,6 +56,11 @@ class HessianStats implements LayerStats {
   add(x: Float32Array, rows: number): void {
     if (this.hinv) throw new Error('Hessian statistics were already consumed by a GPTQ solve');
     this.acc.addBatch(x, rows);
+  }
+  /** H = 2XᵀX/N itself, for a low-rank solve in the same group (before any GPTQ solve consumes it). */
+  xtx(): Float64Array {
+    if (this.hinv && this.inPlace) throw new Error('Hessian statistics were already consumed by a GPTQ solve');
+    return this.acc.H;
   }
   hinvFor(o: { damp: number; actOrder?: boolean; linalg?: Linalg64; name?: string }): GptqHinv {
     this.hinv ??= gptqPrepare(this.acc.H, this.acc.k, { ...o, inPlace: this.inPlace });

@@ -10,6 +10,8 @@ import { EdgeqError } from '../core/errors.js';
 import type { TensorPlanEntry } from '../formats/edgeq/plan.js';
 import { checkGroupable, fallbackGrid, qtypeFor } from '../qtypes/registry.js';
 import type { GridSpec } from '../qtypes/types.js';
+import { lowRankEntryBytes } from '../formats/edgeq/plan.js';
+import type { ResolvedTreatment } from '../ladder/rungs.js';
 import { checkFormatPlan, exportEntryBytes, forcedDenseDtype, type CheckpointFormat } from './checkpoint-sink.js';
 
 export type QuantMethod = 'rtn' | 'gptq' | 'awq';
@@ -25,6 +27,12 @@ export interface PlanRequest {
   format?: CheckpointFormat;
   actOrder?: boolean;
   calib: { samples: number; seqLen: number };
+  /**
+   * Per linear weight name: a treatment other than `method` on `grid` (the ladder's plan, `--method svd`):
+   * dense F16, a quantized grid of its own (solved by `method`), or low-rank factors. Already resolved for
+   * the weight's shape (ladder/rungs.ts resolveTreatment).
+   */
+  treatments?: ReadonlyMap<string, ResolvedTreatment>;
 }
 
 export interface PeakMemoryEstimate {
@@ -69,11 +77,20 @@ export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
     for (const spec of LLAMA_LINEARS) {
       const [n, k] = spec.shape(c);
       const name = linearWeightName(l, spec);
-      let grid = req.grid;
+      const t = req.treatments?.get(name);
+      if (t && t.kind !== 'quantized') {
+        if (t.kind === 'dense') entries.push({ kind: 'dense', name, shape: [n, k], dtype: 'F16' });
+        else entries.push({ kind: 'lowrank', name, shape: [n, k], rank: t.rank, uGrid: t.uGrid, vGrid: t.vGrid });
+        params += n * k;
+        if (spec.hasBias(c)) dense(linearBiasName(l, spec), [n], 'F32');
+        continue;
+      }
+      const want = t ? t.grid : req.grid;
+      let grid = want;
       if (req.fallback) {
-        grid = fallbackGrid(req.grid, k);
-        if (grid !== req.grid) fallbacks.push({ name, from: qtypeFor(req.grid).id, to: qtypeFor(grid).id });
-      } else checkGroupable(req.grid, k, name);
+        grid = fallbackGrid(want, k);
+        if (grid !== want) fallbacks.push({ name, from: qtypeFor(want).id, to: qtypeFor(grid).id });
+      } else checkGroupable(want, k, name);
       // act-order is stored as a g_idx, which only a grid with several groups per row has
       const actOrder = req.method === 'gptq' && !!req.actOrder && grid.groupSize !== -1 && grid.groupSize < k;
       entries.push({ kind: 'quantized', name, shape: [n, k], qtype: qtypeFor(grid).id, grid, actOrder });
@@ -88,6 +105,7 @@ export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
   let bytes = 0;
   for (const e of entries) {
     if (e.kind === 'dense') bytes += bytesOfDense(e.shape, e.dtype ?? 'F16');
+    else if (e.kind === 'lowrank') bytes += lowRankEntryBytes(e);
     else if (format !== 'edgeq') bytes += exportEntryBytes(format, e);
     else bytes += qtypeFor(e.grid).bytes(e.shape[0], e.shape[1], e.name) + (e.actOrder ? e.shape[1] * 4 : 0);
   }

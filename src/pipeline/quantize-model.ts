@@ -26,6 +26,7 @@ import { buildQuantPlan, type PeakMemoryEstimate, type PlanRequest, type QuantPl
 import { createCheckpointSink, minZeroFor, type CheckpointFormat, type CheckpointSink } from './checkpoint-sink.js';
 import { createStats, quantizeLinear, statsFor, type LayerStats } from './linear-quantizer.js';
 import { QuantizeInterrupted } from './resume/interrupted.js';
+import { createExtraStats, groupNeeds, solveUnquantized, type ExtraStats } from './linear-treatment.js';
 import { requestFingerprint, ResumeSession } from './resume/session.js';
 
 export interface QuantizeRequest extends PlanRequest {
@@ -44,6 +45,8 @@ export interface QuantizeRequest extends PlanRequest {
   resume?: boolean;
   /** Asked after each journaled block but the last: true stops the run there (QuantizeInterrupted). */
   shouldStop?: () => boolean;
+  /** A recipe that sets per-tensor treatments (`--method svd|ladder`): recorded in provenance with its plan. */
+  recipe?: { method: 'svd' | 'ladder'; details: Record<string, unknown> };
   /** Called when a finished block is journaled (blocks done so far, total). */
   onJournaled?: (done: number, total: number) => void;
 }
@@ -115,9 +118,13 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   const c = req.config;
   const plan = buildQuantPlan(c, req);
   const gridOf = new Map(plan.entries.filter((e) => e.kind === 'quantized').map((e) => [e.name, (e as { grid: GridSpec }).grid]));
+  const entryOf = new Map(plan.entries.map((e) => [e.name, e]));
   const cal = req.calibration;
+  if (req.method === 'awq' && [...(req.treatments?.values() ?? [])].some((t) => t.kind !== 'quantized'))
+    throw new UsageError('E_METHOD', 'AWQ rescales whole blocks and cannot be combined with fp16 or low-rank linears', 'use --quantizer gptq or rtn for the quantized tensors of a ladder or SVD plan');
   const provenance: EdgeqProvenance = {
-    method: req.method,
+    method: req.recipe?.method ?? req.method,
+    ...(req.recipe ? { quantizer: req.method, [req.recipe.method]: req.recipe.details } : {}),
     bits: req.grid.bits,
     groupSize: req.grid.groupSize,
     sym: req.grid.sym,
@@ -150,7 +157,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   const layers: LayerReport[] = [];
   const awqReports: QuantizeReport['awq'] = [];
   try {
-    const needsCalibration = req.method !== 'rtn' || !!req.imatrix;
+    const needsCalibration = req.method !== 'rtn' || !!req.imatrix || [...(req.treatments?.values() ?? [])].some((t) => t.kind === 'lowrank' && t.whitening !== 'plain');
     if (needsCalibration && !cal) throw new UsageError('E_NO_CALIBRATION', `--method ${req.method}${req.imatrix ? ' --imatrix' : ''} needs calibration data`);
     logMemory('start');
     if (linalg) linalg.matrix(Math.max(...LLAMA_LINEARS.map((s) => s.shape(c)[1]))); // the one Hessian buffer, at its largest
@@ -189,31 +196,46 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
         if (packed) logMemory(`block ${l} packed`);
         for (const g of GROUPS) {
           await step(`quantize ${g.roles.join('/')}`);
+          const k = block.linears[g.roles[0]].k;
+          const names = g.roles.map((role) => linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!));
+          const needs = groupNeeds(names.map((n) => entryOf.get(n)!), req.treatments);
           let stats: LayerStats | null = null;
-          const kind = statsFor(req.method, !!req.imatrix);
-          if (kind && acts && runner && packed) {
-            const k = block.linears[g.roles[0]].k;
-            const acc = createStats(kind, k, req.backend, kind === 'hessian' && linalg ? linalg.matrix(k) : undefined);
+          let extra: ExtraStats | null = null;
+          const kind = needs.quantized ? statsFor(req.method, !!req.imatrix) : null;
+          if ((kind || needs.xtx || needs.meanAbs) && acts && runner && packed) {
+            const acc = kind ? createStats(kind, k, req.backend, kind === 'hessian' && linalg ? linalg.matrix(k) : undefined) : null;
             stats = acc;
-            runner.run(packed.weights, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && acc.add(x, T) });
+            extra = createExtraStats(needs, k, req.backend, acc);
+            runner.run(packed.weights, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && (acc?.add(x, T), extra!.add(x, T)) });
             logMemory(`block ${l} ${g.point} statistics`);
           }
-          for (const role of g.roles) {
+          // low-rank and dense linears first: they read the group's XᵀX before a GPTQ solve inverts it in place
+          const order = g.roles.map((role, i) => ({ role, name: names[i]! })).sort((a, b) => Number(entryOf.get(a.name)!.kind === 'quantized') - Number(entryOf.get(b.name)!.kind === 'quantized'));
+          for (const { role, name } of order) {
             const lin = block.linears[role];
             const spec = LLAMA_LINEARS.find((s) => s.role === role)!;
-            const name = linearWeightName(l, spec);
+            const entry = entryOf.get(name)!;
             const w = await linearWeightF32(ckpt, block, role);
             const fresh = lin.w.length === 0; // read just now: the solver may overwrite it, the checkpoint keeps the original
             const t1 = performance.now();
-            const res = quantizeLinear(req.method, w, lin.n, lin.k, gridOf.get(name)!, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero, inPlace: fresh });
-            const wq = res.dequantized ?? dequantize(res.q);
-            const rel = fresh ? await relErrorFromSource(ckpt, name, lin.k, wq) : relError(w, wq);
+            let wq: Float32Array;
+            let report: Omit<LayerReport, 'relWeightError' | 'seconds'>;
+            if (entry.kind === 'quantized') {
+              const res = quantizeLinear(req.method, w, lin.n, lin.k, entry.grid, stats, { name, damp: req.damp, actOrder: req.actOrder, backend: req.backend, linalg, minZero, inPlace: fresh });
+              wq = res.dequantized ?? dequantize(res.q);
+              report = { name, qtype: res.q.qtype, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups };
+              await writer.writeQuantized(name, res.q);
+            } else {
+              const r = await solveUnquantized(entry, req.treatments?.get(name), w, extra, req.backend, writer);
+              wq = r.wq;
+              report = { name, qtype: r.qtype };
+            }
+            const rel = fresh && entry.kind === 'quantized' ? await relErrorFromSource(ckpt, name, lin.k, wq) : relError(w, wq);
             if (lin.w.length > 0) lin.w = wq; // later groups see the quantized weights
             packed?.replace(role, wq);
-            layers.push({ name, qtype: res.q.qtype, relWeightError: rel, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups, seconds: (performance.now() - t1) / 1000 });
+            layers.push({ ...report, relWeightError: rel, seconds: (performance.now() - t1) / 1000 });
             (provenance.layerErrors as Record<string, number>)[name] = rel;
             logMemory(`block ${l} ${role} quantized`);
-            await writer.writeQuantized(name, res.q);
             if (lin.bias) await writer.writeDense(linearBiasName(l, spec), lin.bias);
           }
         }

@@ -23,6 +23,8 @@ export interface ExecutionTarget {
   /** Export target id (src/export/targets.ts). */
   export: string;
   native: readonly GridSpec[];
+  /** The export holds low-rank factors (only edgeq's own checkpoint does); elsewhere low rank is not native. */
+  lowRank: boolean;
 }
 
 const g = (bits: Bits, groupSize: number, sym: boolean): GridSpec => ({ bits, groupSize, sym });
@@ -36,6 +38,15 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     grid: g(4, 32, true),
     export: 'snapdragon',
     native: [g(4, 32, true), g(8, 32, true)],
+    lowRank: false,
+  },
+  {
+    id: 'snapdragon-cpu',
+    description: 'Snapdragon CPUs through llama.cpp: GGUF Q4_0 / Q8_0 (int8 dot products after the runtime ARM repack)',
+    grid: g(4, 32, true),
+    export: 'gguf',
+    native: [g(4, 32, true), g(8, 32, true)],
+    lowRank: false,
   },
   {
     id: 'snapdragon-npu',
@@ -43,6 +54,15 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     grid: g(4, 32, true),
     export: 'qnn',
     native: [g(4, 32, true), g(4, 64, true), g(4, 128, true), g(4, -1, true), g(8, -1, true)],
+    lowRank: false,
+  },
+  {
+    id: 'x86',
+    description: 'x86 CPUs through llama.cpp: GGUF Q4_0 / Q8_0 on the AVX2 int8 paths',
+    grid: g(4, 32, true),
+    export: 'gguf',
+    native: [g(4, 32, true), g(8, 32, true)],
+    lowRank: false,
   },
   {
     id: 'gguf-q4_0',
@@ -50,6 +70,7 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     grid: g(4, 32, true),
     export: 'gguf',
     native: [g(4, 32, true), g(8, 32, true)],
+    lowRank: false,
   },
   {
     id: 'gguf-q8_0',
@@ -57,6 +78,7 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     grid: g(8, 32, true),
     export: 'gguf',
     native: [g(8, 32, true), g(4, 32, true)],
+    lowRank: false,
   },
   {
     id: 'onnx',
@@ -64,6 +86,7 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     grid: g(4, 32, false),
     export: 'onnx',
     native: ALL_EDGEQ.filter((x) => (x.bits === 4 || x.bits === 8) && x.groupSize !== -1),
+    lowRank: false,
   },
   {
     id: 'wasm',
@@ -71,6 +94,7 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     grid: g(4, 128, false),
     export: 'edgeq',
     native: ALL_EDGEQ,
+    lowRank: true,
   },
 ];
 

@@ -19,14 +19,18 @@ import { quantizeModel } from '../../pipeline/quantize-model.js';
 import { QuantizeInterrupted } from '../../pipeline/resume/interrupted.js';
 import type { Bits } from '../../qtypes/types.js';
 import { EdgeqTokenizer } from '../../tokenizer/tokenizer.js';
+import type { CalibrationSample } from '../../calib/sample.js';
 import { createProgress, yieldToEventLoop } from '../progress.js';
+import { checkRecipeArgs, formatLadderPlan, isRecipe, ladderTreatments, svdTreatments, type CliMethod, type RecipeArgs } from './quantize-recipe.js';
+import type { LadderPlan } from '../../ladder/ladder-plan.js';
+import type { ResolvedTreatment } from '../../ladder/rungs.js';
 import { createBackend, fmt, printJson, resolveModelDir, table, withCommonOptions, withModelOption, type CommonArgs } from '../shared.js';
 
-interface QuantizeArgs extends CommonArgs {
+interface QuantizeArgs extends CommonArgs, RecipeArgs {
   model: string;
   out?: string;
   format: CheckpointFormat;
-  method: QuantMethod;
+  method: CliMethod;
   bits: number;
   'group-size': number;
   target?: string;
@@ -66,6 +70,7 @@ function interruptedMessage(done: number, blocks: number, argv: QuantizeArgs): s
 const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
 
 function checkArgs(a: QuantizeArgs): void {
+  checkRecipeArgs(a);
   if (![2, 3, 4, 8].includes(a.bits)) throw new UsageError('E_BITS', `--bits must be 2, 3, 4 or 8 (got ${a.bits})`);
   if (![32, 64, 128, -1].includes(a['group-size'])) throw new UsageError('E_GROUP_SIZE', `--group-size must be 32, 64, 128 or -1 for per-channel (got ${a['group-size']})`);
   for (const k of ['calib-samples', 'calib-seqlen'] as const)
@@ -82,9 +87,23 @@ function symmetric(argv: { sym: boolean; asym?: boolean }): boolean {
   return argv.sym;
 }
 
+function ladderTargetId(a: QuantizeArgs): string {
+  return a.target === undefined ? 'wasm' : a.target === 'gguf' ? `gguf-${(a.type ?? 'q4_0').toLowerCase()}` : a.target;
+}
+
 /** Fills --bits/--group-size/--sym from --target (refusing flags that contradict it), else the defaults. */
 export function resolveTargetGrid(a: QuantizeArgs): void {
   if (a.type !== undefined && a.target !== 'gguf') throw new UsageError('E_TARGET_TYPE', '--type goes with --target gguf', 'e.g. --target gguf --type q4_0');
+  if (a.method === 'ladder' || a.method === 'svd') {
+    // the recipe picks its own types: --target only says what they are lowered to (ladder) or must run on
+    if (a.bits !== undefined || a['group-size'] !== undefined) throw new UsageError('E_RECIPE_GRID', `--method ${a.method} chooses its own types: drop --bits/--group-size`, a.method === 'svd' ? 'quantize the factors with --factor-bits 4|8' : 'set the budget with --target-bpw or --max-size');
+    const t = findExecutionTarget(ladderTargetId(a));
+    if (a.method === 'svd' && !t.lowRank) throw new UsageError('E_TARGET_LOWRANK', `--target ${t.id} cannot run low-rank factors (its export, ${t.export}, has no place for them)`, 'use --method ladder, or --target wasm');
+    if (a.method === 'ladder' && !a.asym && !a.sym) a.sym = t.grid.sym;
+    a.bits = 4;
+    a['group-size'] = 128;
+    return;
+  }
   if (a.target === undefined) {
     a.bits ??= 4;
     a['group-size'] ??= 128;
@@ -118,7 +137,15 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         default: 'edgeq' as CheckpointFormat,
         describe: 'Output layout: edgeq (any grid, mixed types), autogptq (GPTQ v1: one grid, 2/3/4/8-bit), autoawq (GEMM: 4-bit, one group size, no act-order)',
       })
-      .option('method', { choices: ['rtn', 'gptq', 'awq'] as const, default: 'awq' as QuantMethod, describe: 'Quantization method' })
+      .option('method', { choices: ['rtn', 'gptq', 'awq', 'svd', 'ladder'] as const, default: 'awq' as CliMethod, describe: 'Quantization method; svd: low-rank factors (--ratio); ladder: a type per linear under a budget (--target-bpw / --max-size)' })
+      .option('ratio', { type: 'number', describe: 'svd: fraction of each linear\'s parameters kept (0.8 = 20 % reduction)' })
+      .option('whitening', { choices: ['svdllm', 'asvd', 'plain'] as const, default: 'svdllm' as const, describe: 'svd: scaling by calibration statistics (SVD-LLM Cholesky of XᵀX, ASVD mean |x|, or none)' })
+      .option('factor-bits', { type: 'number', describe: 'svd: quantize U and V to 4 or 8 bits per channel (default: fp16 factors)' })
+      .option('target-bpw', { type: 'number', describe: 'ladder: budget in bits per weight over the block linears' })
+      .option('max-size', { type: 'number', describe: 'ladder: budget for the whole checkpoint, MB (10⁶ bytes)' })
+      .option('quantizer', { choices: ['gptq', 'rtn'] as const, default: 'gptq' as const, describe: 'ladder: the method that solves the quantized tensors of the plan' })
+      .option('sensitivity-samples', { type: 'number', default: 8, describe: 'ladder: calibration sequences the sensitivity pass runs' })
+      .option('sensitivity-seqlen', { type: 'number', default: 128, describe: 'ladder: tokens per sequence in the sensitivity pass' })
       .option('bits', { alias: 'b', type: 'number', describe: 'Bits per weight: 2, 3, 4 or 8 [default: 4, or the --target grid]' })
       .option('group-size', { alias: 'g', type: 'number', describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel) [default: 128, or the --target grid]' })
       .option('target', { type: 'string', describe: `Quantize on the grid a target runs natively, so that its export loses nothing: ${EXECUTION_TARGETS.map((t) => `${t.id} (int${t.grid.bits} g${t.grid.groupSize} ${t.grid.sym ? 'sym' : 'asym'})`).join(', ')}; gguf with --type q4_0|q8_0` })
@@ -141,6 +168,9 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .example('$0 quantize -m ./my-model --method gptq --bits 3 --group-size 128 --act-order -o out/gptq3', 'GPTQ with act-order')
       .example('$0 quantize --method awq --bits 4 --format autoawq -o out/brown-awq4-hf', 'an AutoAWQ GEMM folder for transformers/vLLM')
       .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only')
+      .example('$0 quantize --method ladder --target-bpw 3 -o out/brown-ladder3', 'a type per linear (fp16 … int2, low rank) at 3 bits per weight, chosen by measured sensitivity')
+      .example('$0 quantize --method ladder --max-size 5 --target snapdragon-cpu --dry-run', 'the ladder over Q4_0/Q8_0/F16 only, under 5 MB; print the plan')
+      .example('$0 quantize --method svd --ratio 0.8 --factor-bits 8 -o out/brown-svd80', 'SVD-LLM low rank keeping 80 % of the parameters, int8 factors')
       .example('$0 quantize --method gptq --bits 4 -o out/gptq4 --resume', 'continue an interrupted run (kill -9, Ctrl-C) from its last finished block') as Argv<QuantizeArgs>,
   handler: async (argv) => {
     resolveTargetGrid(argv);
@@ -153,8 +183,10 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       const embedInfo = ckpt.tensors.get('model.embed_tokens.weight');
       await ckpt.close();
       const seqLen = Math.min(argv['calib-seqlen'], config.maxPositionEmbeddings);
+      const recipe = isRecipe(argv.method) ? argv.method : null;
+      const method: QuantMethod = argv.method === 'ladder' ? argv.quantizer : argv.method === 'svd' ? 'rtn' : argv.method;
       const planReq: PlanRequest = {
-        method: argv.method,
+        method,
         grid: { bits: argv.bits as Bits, groupSize: argv['group-size'], sym: symmetric(argv) },
         fallback: argv.fallback,
         denseDtype: forcedDenseDtype(argv.format) ?? (embedInfo?.dtype === 'F16' ? 'F16' : 'F32'),
@@ -162,32 +194,62 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         actOrder: argv['act-order'],
         calib: { samples: argv['calib-samples'], seqLen },
       };
+      if (!argv['dry-run']) {
+        if (fs.existsSync(argv.out!) && !argv.overwrite)
+          throw new UsageError('E_OUTPUT_EXISTS', `output folder ${argv.out} already exists`, 'choose another -o, or pass --overwrite to replace it once the new one is complete');
+        const hasPartial = fs.existsSync(partialDirFor(argv.out!));
+        if (argv.resume && !hasPartial) throw nothingToResume(argv.out!);
+        if (!argv.resume && hasPartial && !argv.overwrite) throw partialExists(argv.out!);
+      }
+      const needsCalibration = method !== 'rtn' || argv.imatrix || recipe === 'ladder' || (recipe === 'svd' && argv.whitening !== 'plain');
+      let sampled: CalibrationSample | null = null;
+      const sampleOnce = async (): Promise<CalibrationSample | null> => {
+        if (sampled || !needsCalibration) return sampled;
+        const tokenizer = EdgeqTokenizer.load(dir, config.bosTokenId, config.eosTokenIds);
+        progress.phase('Sampling calibration');
+        await yieldToEventLoop();
+        sampled = sampleCalibration(tokenizer, loadCalibrationText(argv.calib), { samples: argv['calib-samples'], seqLen, seed: argv.seed });
+        return sampled;
+      };
+      let ladder: LadderPlan | null = null;
+      let treatments: Map<string, ResolvedTreatment> | undefined;
+      if (recipe === 'svd') treatments = svdTreatments(config, argv);
+      if (recipe === 'ladder') {
+        const cal = (await sampleOnce())!;
+        const backend = await createBackend(argv.threads);
+        try {
+          progress.phase('Measuring sensitivity');
+          const otherBytes = buildQuantPlan(config, planReq).entries.filter((e) => !e.name.startsWith('model.layers.') || !e.name.endsWith('_proj.weight')).reduce((a, e) => a + (e.kind === 'dense' ? e.shape.reduce((x, y) => x * y, 1) * (e.dtype === 'F32' ? 4 : 2) : 0), 0);
+          const r = await ladderTreatments({ dir, config, args: argv, target: findExecutionTarget(ladderTargetId(argv)), sym: symmetric(argv), otherBytes, calibration: cal, backend, onProgress: (d, t, name) => progress.update(d, t, name.replace('model.layers.', 'L')) });
+          treatments = r.treatments;
+          ladder = r.plan;
+        } finally {
+          await backend.dispose();
+        }
+      }
+      if (treatments) planReq.treatments = treatments;
       const plan = buildQuantPlan(config, planReq);
       if (argv['dry-run']) {
         progress.stop();
-        if (argv.json) return printJson({ model: path.resolve(dir), plan });
-        const q = plan.entries.filter((e) => e.kind === 'quantized');
+        if (argv.json) return printJson({ model: path.resolve(dir), plan, ...(ladder ? { ladder } : {}) });
         const types = new Map<string, number>();
-        for (const e of q) types.set((e as { qtype: string }).qtype, (types.get((e as { qtype: string }).qtype) ?? 0) + 1);
+        for (const e of plan.entries) {
+          if (!e.name.endsWith('_proj.weight')) continue;
+          const t = e.kind === 'quantized' ? e.qtype : e.kind === 'lowrank' ? `low-rank r${e.rank}` : 'F16';
+          types.set(t, (types.get(t) ?? 0) + 1);
+        }
         process.stdout.write(
+          (ladder ? formatLadderPlan(ladder) + '\n' : '') +
           `plan for ${path.basename(dir)} (${argv.method}, ${config.numLayers} blocks, ${argv.format} format)\n` +
-            `  quantized linears: ${[...types].map(([t, n]) => `${n}× ${t}`).join(', ')}\n` +
+            `  linears: ${[...types].map(([t, n]) => `${n}× ${t}`).join(', ')}\n` +
             (plan.fallbacks.length ? `  fallbacks: ${plan.fallbacks.map((f) => `${f.name} ${f.from}→${f.to}`).join('; ')}\n` : '') +
             `  output: ${mb(plan.bytes)} for ${plan.params.toLocaleString('en-US')} params (${fmt(plan.bitsPerWeight, 3)} bits/weight)\n` +
             `  peak memory estimate: ${mb(plan.peakMemory.total)} (block weights ${mb(plan.peakMemory.blockWeights)}, activations ${mb(plan.peakMemory.activations)}, statistics ${mb(plan.peakMemory.statistics)})\n`,
         );
         return;
       }
-      if (fs.existsSync(argv.out!) && !argv.overwrite)
-        throw new UsageError('E_OUTPUT_EXISTS', `output folder ${argv.out} already exists`, 'choose another -o, or pass --overwrite to replace it once the new one is complete');
-      const hasPartial = fs.existsSync(partialDirFor(argv.out!));
-      if (argv.resume && !hasPartial) throw nothingToResume(argv.out!);
-      if (!argv.resume && hasPartial && !argv.overwrite) throw partialExists(argv.out!);
-      const tokenizer = EdgeqTokenizer.load(dir, config.bosTokenId, config.eosTokenIds);
-      progress.phase('Sampling calibration');
-      await yieldToEventLoop();
-      const needsCalibration = argv.method !== 'rtn' || argv.imatrix;
-      const calibration = !needsCalibration ? null : sampleCalibration(tokenizer, loadCalibrationText(argv.calib), { samples: argv['calib-samples'], seqLen, seed: argv.seed });
+      if (ladder && !argv.json && !argv.quiet) process.stderr.write(formatLadderPlan(ladder));
+      const calibration = await sampleOnce();
       const backend = await createBackend(argv.threads);
       // Ctrl-C: the first stops after the current block is journaled, a second one at once (the journal is
       // always consistent: see pipeline/resume/journal.ts)
@@ -205,9 +267,11 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       process.on('SIGINT', onSigint);
       let announced = false;
       try {
-        progress.phase(`Quantizing (${argv.method}, ${argv.bits}-bit)`);
+        progress.phase(recipe ? `Quantizing (${argv.method})` : `Quantizing (${argv.method}, ${argv.bits}-bit)`);
         const report = await quantizeModel({
           ...planReq,
+          ...(recipe === 'svd' ? { recipe: { method: 'svd' as const, details: { ratio: argv.ratio!, whitening: argv.whitening, factorBits: argv['factor-bits'] ?? 16 } } } : {}),
+          ...(ladder ? { recipe: { method: 'ladder' as const, details: { ...ladder } as Record<string, unknown> } } : {}),
           modelDir: dir,
           config,
           outDir: argv.out!,
