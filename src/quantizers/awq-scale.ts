@@ -163,3 +163,124 @@ export function searchClip(w: Float32Array, n: number, k: number, x: Float32Arra
     }
   return out;
 }
+
+// ---- Gram-matrix forms of the same losses (exact over every calibration token, at k² cost per row) ----
+// For a linear layer, Σ_tokens ‖x·(W − Ŵ)ᵀ‖² = Σ_r Δ_r G Δ_rᵀ with G = XᵀX and Δ = W − Ŵ, so a loss over all
+// N·T tokens costs n·k² per candidate instead of N·T·n·k; G is accumulated once per linear input.
+
+/** G (k, k) += Xᵀ X for X (rows, k), on the backend (float32 products, float64 accumulator). */
+export function gramAccumulate(g: Float64Array, x: Float32Array, rows: number, k: number, backend: MatmulBackend): void {
+  const xt = new Float32Array(k * rows);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < k; c++) xt[c * rows + r] = x[r * k + c];
+  const p = backend.matmulTransient(xt, k, xt, k, rows);
+  for (let i = 0; i < k * k; i++) g[i] += p[i];
+}
+
+/** In place: G ← diag(1/s) G diag(1/s), the Gram matrix of X·diag(1/s). */
+export function unscaleGramInPlace(g: Float64Array, k: number, s: Float32Array): void {
+  for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) g[a * k + b] /= s[a] * s[b];
+}
+
+/** G[c0:c1, c0:c1] as a float32 (c1 − c0)² matrix. */
+function gramBlock(g: Float64Array, k: number, c0: number, c1: number): Float32Array {
+  const w = c1 - c0;
+  const out = new Float32Array(w * w);
+  for (let a = 0; a < w; a++) for (let b = 0; b < w; b++) out[a * w + b] = g[(c0 + a) * k + c0 + b];
+  return out;
+}
+
+/**
+ * Per row r of Δ (n, k) and per column group: Δ_rg G_g Δ_rgᵀ (G_g the group's diagonal block of G).
+ * Returns (n, groups); with one group of width k this is the whole-row quadratic form.
+ */
+export function gramRowGroupErrors(delta: Float32Array, n: number, k: number, g: Float64Array, groupSize: number, backend: MatmulBackend): Float64Array {
+  const gs = groupSize > 0 ? groupSize : k;
+  const groups = Math.ceil(k / gs);
+  const out = new Float64Array(n * groups);
+  for (let gi = 0; gi < groups; gi++) {
+    const c0 = gi * gs;
+    const c1 = Math.min(k, c0 + gs);
+    const w = c1 - c0;
+    const d = columnBlock(delta, n, k, c0, c1);
+    const dg = backend.matmulTransient(d, n, gramBlock(g, k, c0, c1), w, w); // (n, w) = Δ_g G_g (G symmetric)
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let c = 0; c < w; c++) s += dg[r * w + c] * d[r * w + c];
+      out[r * groups + gi] = s;
+    }
+  }
+  return out;
+}
+
+/** Σ_tokens ‖x·(W − Ŵ)ᵀ‖² / (tokens · n): the output MSE over the tokens G was built from. */
+export function gramOutputMse(w: Float32Array, wq: Float32Array, n: number, k: number, g: Float64Array, tokens: number, backend: MatmulBackend): number {
+  const delta = new Float32Array(n * k);
+  for (let i = 0; i < n * k; i++) delta[i] = w[i] - wq[i];
+  let s = 0;
+  for (const e of gramRowGroupErrors(delta, n, k, g, k, backend)) s += e;
+  return s / (tokens * n);
+}
+
+/**
+ * searchClip's search (same candidates, same per-(row, group) choice) with its loss, the squared error of the
+ * group-partial outputs, taken over every token through G = XᵀX: Δ_rg G_g Δ_rgᵀ. searchClip on the same
+ * tokens is its reference.
+ */
+export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64Array, grid: GridSpec, fq: FakeQuant, backend: MatmulBackend, opts: { nGrid?: number; maxShrink?: number; twoSided?: boolean } = {}): Float32Array {
+  const nGrid = opts.nGrid ?? 20;
+  const maxShrink = opts.maxShrink ?? 0.5;
+  const gs = grid.groupSize > 0 ? grid.groupSize : k;
+  const groups = Math.ceil(k / gs);
+  const gOf = (j: number): number => Math.floor(j / k) * groups + Math.floor((j % k) / gs);
+  // per (row, group): AutoAWQ's candidates clamp to ±|w|max·shrink; the two-sided ones to [min, max]·shrink
+  const orgMax = new Float32Array(n * groups);
+  const orgLo = new Float32Array(n * groups);
+  const orgHi = new Float32Array(n * groups);
+  for (let j = 0; j < n * k; j++) {
+    const gi = gOf(j);
+    orgMax[gi] = Math.max(orgMax[gi], Math.abs(w[j]));
+    orgLo[gi] = Math.min(orgLo[gi], w[j]);
+    orgHi[gi] = Math.max(orgHi[gi], w[j]);
+  }
+  const best = new Float64Array(n * groups).fill(Infinity);
+  const bestLo = new Float32Array(n * groups);
+  const bestHi = new Float32Array(n * groups);
+  const cur = new Float32Array(n * k);
+  const delta = new Float32Array(n * k);
+  const families = opts.twoSided ? [false, true] : [false];
+  for (const two of families)
+    for (let i = 0; i < Math.floor(maxShrink * nGrid); i++) {
+      if (two && i === 0) continue; // shrink 1 is the unclipped weight, already a candidate
+      const shrink = 1 - i / nGrid;
+      const lo = (gi: number): number => (two ? orgLo[gi] : -orgMax[gi]) * shrink;
+      const hi = (gi: number): number => (two ? orgHi[gi] : orgMax[gi]) * shrink;
+      for (let j = 0; j < n * k; j++) cur[j] = Math.min(hi(gOf(j)), Math.max(lo(gOf(j)), w[j]));
+      const q = fq(cur, n, k, grid);
+      for (let j = 0; j < n * k; j++) delta[j] = q[j] - w[j];
+      const err = gramRowGroupErrors(delta, n, k, g, gs, backend);
+      for (let j = 0; j < n * groups; j++)
+        if (err[j] < best[j]) {
+          best[j] = err[j];
+          bestLo[j] = lo(j);
+          bestHi[j] = hi(j);
+        }
+    }
+  const out = new Float32Array(n * k);
+  for (let j = 0; j < n * k; j++) out[j] = Math.min(bestHi[gOf(j)], Math.max(bestLo[gOf(j)], w[j]));
+  return out;
+}
+
+/**
+ * Statistics of `k` consumer channels averaged onto the `kScale` channels they share a scale with
+ * (tie[j] = the shared channel of consumer channel j): GQA's v_proj→o_proj, where the o_proj inputs of all
+ * query heads reading one KV head are that KV head's v channels.
+ */
+export function tiedMeans(v: Float64Array, tie: Int32Array, kScale: number): Float64Array {
+  const sum = new Float64Array(kScale);
+  const cnt = new Float64Array(kScale);
+  for (let j = 0; j < tie.length; j++) {
+    sum[tie[j]] += v[j];
+    cnt[tie[j]]++;
+  }
+  return sum.map((s, i) => (cnt[i] > 0 ? s / cnt[i] : 0));
+}

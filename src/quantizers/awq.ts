@@ -5,6 +5,19 @@
  * quantization, fold the winning scales into the preceding op (RMSNorm weight, v_proj rows, up_proj rows)
  * and the consumers' columns, then search per-group clipping for every linear except q/k. The final
  * integer quantization (RTN on the transformed weights) is the pipeline's job.
+ *
+ * Deviations from AutoAWQ (each measured on brown-llama-7m with bench:quality; see the AWQ test file):
+ *   - GQA v_proj→o_proj: AutoAWQ scales v→o only when v_proj and o_proj have the same shape (MHA) and skips
+ *     it under GQA. Here it always runs: o_proj's input channel (query head h, dim i) reads v channel
+ *     (h / rep, i), so the scale is one per v channel, shared by the `rep` query heads of that KV head
+ *     (x_mean and w_mean averaged over them) — the fold stays exact.
+ *   - s = 1 (no scaling) is a candidate besides the 20 α points, so a mapping never ends worse than
+ *     unscaled fake quantization on the search loss (AutoAWQ's α = 0 is s = 1/w_mean under duo scaling).
+ *     Reported as α = null.
+ *   - The losses of the linear mappings (v→o, up→down) and of the clip search are taken over every
+ *     calibration token, through the Gram matrix XᵀX of the layer input (exact: the same squared error,
+ *     summed over all tokens) instead of a subsample; x_mean too is over all tokens. The attention and
+ *     MLP mappings (non-linear outputs) are scored on `searchTokens` tokens.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import type { LinearRole } from '../arch/llama-tensors.js';
@@ -16,7 +29,7 @@ import type { MatmulBackend } from '../kernels/backend.js';
 import { BlockRunner, CalibActivations } from '../pipeline/activations.js';
 import { freeBlockWeights, toBlockWeights, type BlockF32, type LinearF32 } from '../pipeline/block-weights.js';
 import type { GridSpec } from '../qtypes/types.js';
-import { awqScales, meanAbsPerChannel, mse, scaledFakeQuant, searchClip, weightMeanPerChannel, type FakeQuant } from './awq-scale.js';
+import { awqScales, gramAccumulate, gramOutputMse, mse, scaledFakeQuant, searchClip, searchClipGram, tiedMeans, unscaleGramInPlace, weightMeanPerChannel, type FakeQuant } from './awq-scale.js';
 
 export interface AwqOptions {
   /** The grid each linear will be quantized on (per-tensor fallbacks included). */
@@ -26,36 +39,56 @@ export interface AwqOptions {
   nGrid?: number;
   duo?: boolean;
   clip?: boolean;
-  /** Tokens sampled (evenly strided) for the clip search. */
+  /** Clip search on this many evenly strided tokens (AutoAWQ: 512); default every token, through XᵀX. */
   clipTokens?: number;
-  /** Calibration tokens the scale search runs on (whole sequences from the start; default 4096: a CPU budget — AutoAWQ uses 64K). */
+  /** Clip q_proj/k_proj too (AutoAWQ skips them). */
+  clipQK?: boolean;
+  /** Clip candidates also [min, max]·shrink per group (asymmetric grids), besides AutoAWQ's ±|w|max·shrink. */
+  clipTwoSided?: boolean;
+  /** Calibration tokens the attention/MLP scale searches run on (whole sequences from the start; default 4096: a CPU budget — AutoAWQ uses 64K). */
   searchTokens?: number;
 }
 
 export interface AwqMappingReport {
   mapping: string;
-  alpha: number;
+  /** The chosen α; null when s = 1 (no scaling) scored best. */
+  alpha: number | null;
   mseBest: number;
   /** Module-output MSE of plain fake quantization (s = 1), for comparison. */
   mseNoScale: number;
 }
 
-type Captured = Record<TapPoint, Float32Array>; // each (N·T, width)
+const WIDTH = (c: LlamaConfig): Record<TapPoint, number> => ({ qkv: c.hiddenSize, o: c.numHeads * c.headDim, gate_up: c.hiddenSize, down: c.intermediateSize });
 
-function captureInputs(c: LlamaConfig, block: BlockF32, acts: CalibActivations, backend: MatmulBackend): Captured {
-  const rows = acts.n * acts.T;
-  const width: Record<TapPoint, number> = { qkv: c.hiddenSize, o: c.numHeads * c.headDim, gate_up: c.hiddenSize, down: c.intermediateSize };
-  const cap = Object.fromEntries((Object.keys(width) as TapPoint[]).map((p) => [p, new Float32Array(rows * width[p])])) as Captured;
+interface Captured {
+  /** Inputs of the first `seqs` sequences, each (seqs·T, width). */
+  x: Record<TapPoint, Float32Array>;
+  /** Over every sequence: Gram matrix XᵀX (width²) and mean |x| per channel. */
+  gram: Record<TapPoint, Float64Array>;
+  meanAbs: Record<TapPoint, Float64Array>;
+}
+
+function captureInputs(c: LlamaConfig, block: BlockF32, acts: CalibActivations, seqs: number, backend: MatmulBackend): Captured {
+  const width = WIDTH(c);
+  const points = Object.keys(width) as TapPoint[];
+  const per = <T>(f: (p: TapPoint) => T) => Object.fromEntries(points.map((p) => [p, f(p)])) as Record<TapPoint, T>;
+  const cap: Captured = { x: per((p) => new Float32Array(seqs * acts.T * width[p])), gram: per((p) => new Float64Array(width[p] ** 2)), meanAbs: per((p) => new Float64Array(width[p])) };
   const w = toBlockWeights(backend, block);
   let seq = 0;
   new BlockRunner(c, backend, acts.T).run(w, acts, {
     propagate: false,
     tap: (p, x, T) => {
-      cap[p].set(x, seq * T * width[p]);
+      const k = width[p];
+      if (seq < seqs) cap.x[p].set(x, seq * T * k);
+      gramAccumulate(cap.gram[p], x, T, k, backend);
+      const m = cap.meanAbs[p];
+      for (let i = 0; i < T * k; i++) m[i % k] += Math.abs(x[i]);
       if (p === 'down') seq++;
     },
   });
   freeBlockWeights(w);
+  const rows = acts.n * acts.T;
+  for (const p of points) for (let i = 0; i < width[p]; i++) cap.meanAbs[p][i] /= rows;
   return cap;
 }
 
@@ -70,41 +103,50 @@ function withLinears<T>(backend: MatmulBackend, ls: Partial<Record<LinearRole, L
   }
 }
 
+type Weights = Partial<Record<LinearRole, LinearF32>>;
+
 interface Mapping {
   name: string;
   balance: LinearRole[];
   input: TapPoint;
-  /** Module output for given balance weights (others from the block, fp). */
-  output: (ws: Partial<Record<LinearRole, LinearF32>>) => Float32Array;
-  /** Fold 1/s into the preceding op. */
+  /** Search loss for the given balance weights (others from the block, fp): module-output MSE. */
+  loss: (ws: Weights) => number;
+  /** Fold 1/s into the preceding op (s over the producer's channels: `tie`'s range when tied). */
   foldPrev: (s: Float32Array) => void;
+  /** Consumer channel j → producer channel sharing its scale (GQA v→o); absent: one scale per channel. */
+  tie?: { map: Int32Array; k: number };
 }
 
-export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibActivations, opts: AwqOptions): AwqMappingReport[] {
+export function awqTransformBlock(c: LlamaConfig, block: BlockF32, acts: CalibActivations, opts: AwqOptions): AwqMappingReport[] {
   const { backend, gridFor, fakeQuant } = opts;
   const L = block.linears;
-  const S = Math.min(all.n, Math.max(1, Math.ceil((opts.searchTokens ?? 4096) / all.T)));
-  const acts = S === all.n ? all : new CalibActivations(S, all.T, all.d, all.data.subarray(0, S * all.T * all.d));
-  const X = captureInputs(c, block, acts, backend);
-  const { n: N, T } = acts;
+  const S = Math.min(acts.n, Math.max(1, Math.ceil((opts.searchTokens ?? 4096) / acts.T)));
+  const cap = captureInputs(c, block, acts, S, backend);
+  const X = cap.x;
+  const T = acts.T;
+  const allRows = acts.n * T;
   const rope = RopeTable.forConfig(c, T);
   const cache = new KvCache(1, c.numKvHeads, c.headDim, T);
   const d = c.hiddenSize;
 
-  const attnOut = (ws: Partial<Record<LinearRole, LinearF32>>): Float32Array =>
+  const attnOut = (ws: Weights): Float32Array =>
     withLinears(backend, { q_proj: L.q_proj, k_proj: L.k_proj, v_proj: L.v_proj, o_proj: L.o_proj, ...ws }, (l) => {
-      const out = new Float32Array(N * T * d);
-      for (let i = 0; i < N; i++) {
+      const out = new Float32Array(S * T * d);
+      for (let i = 0; i < S; i++) {
         cache.reset();
         const y = attentionSublayer({ c, backend, rope, cache, layer: 0 }, l as never, X.qkv.subarray(i * T * d, (i + 1) * T * d), T);
         out.set(y, i * T * d);
       }
       return out;
     });
-  const linearOut = (role: LinearRole, input: TapPoint) => (ws: Partial<Record<LinearRole, LinearF32>>) =>
-    withLinears(backend, { [role]: ws[role] ?? L[role] }, (l) => l[role].forward(X[input], N * T));
-  const mlpOut = (ws: Partial<Record<LinearRole, LinearF32>>): Float32Array =>
-    withLinears(backend, { gate_proj: L.gate_proj, up_proj: L.up_proj, down_proj: L.down_proj, ...ws }, (l) => mlpSublayer(l as never, X.gate_up, N * T));
+  const mlpOut = (ws: Weights): Float32Array =>
+    withLinears(backend, { gate_proj: L.gate_proj, up_proj: L.up_proj, down_proj: L.down_proj, ...ws }, (l) => mlpSublayer(l as never, X.gate_up, S * T));
+  const outputLoss = (f: (ws: Weights) => Float32Array) => {
+    const ref = f({});
+    return (ws: Weights) => mse(f(ws), ref);
+  };
+  // a linear module's output MSE over every token, through its input's Gram matrix
+  const linearLoss = (role: LinearRole, input: TapPoint) => (ws: Weights) => gramOutputMse(L[role].w, ws[role]!.w, L[role].n, L[role].k, cap.gram[input], allRows, backend);
 
   const divRows = (l: LinearF32, s: Float32Array): void => {
     for (let r = 0; r < l.n; r++) {
@@ -113,48 +155,62 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, all: CalibAct
     }
   };
   const mappings: Mapping[] = [
-    { name: 'input_layernorm→q,k,v', balance: ['q_proj', 'k_proj', 'v_proj'], input: 'qkv', output: attnOut, foldPrev: (s) => s.forEach((v, i) => (block.inputNorm[i] /= v)) },
+    { name: 'input_layernorm→q,k,v', balance: ['q_proj', 'k_proj', 'v_proj'], input: 'qkv', loss: outputLoss(attnOut), foldPrev: (s) => s.forEach((v, i) => (block.inputNorm[i] /= v)) },
   ];
-  if (L.v_proj.n === L.o_proj.k)
-    mappings.push({ name: 'v_proj→o_proj', balance: ['o_proj'], input: 'o', output: linearOut('o_proj', 'o'), foldPrev: (s) => divRows(L.v_proj, s) });
+  const hd = c.headDim;
+  const rep = c.numHeads / c.numKvHeads;
+  if (L.v_proj.n === c.numKvHeads * hd && L.o_proj.k === c.numHeads * hd && Number.isInteger(rep)) {
+    // o_proj input (head h, dim i) = attention-weighted v channel (h / rep, i)
+    const map = Int32Array.from({ length: L.o_proj.k }, (_, j) => Math.floor(Math.floor(j / hd) / rep) * hd + (j % hd));
+    mappings.push({ name: 'v_proj→o_proj', balance: ['o_proj'], input: 'o', loss: linearLoss('o_proj', 'o'), foldPrev: (s) => divRows(L.v_proj, s), tie: { map, k: L.v_proj.n } });
+  }
   mappings.push(
-    { name: 'post_attention_layernorm→gate,up', balance: ['gate_proj', 'up_proj'], input: 'gate_up', output: mlpOut, foldPrev: (s) => s.forEach((v, i) => (block.postNorm[i] /= v)) },
-    { name: 'up_proj→down_proj', balance: ['down_proj'], input: 'down', output: linearOut('down_proj', 'down'), foldPrev: (s) => divRows(L.up_proj, s) },
+    { name: 'post_attention_layernorm→gate,up', balance: ['gate_proj', 'up_proj'], input: 'gate_up', loss: outputLoss(mlpOut), foldPrev: (s) => s.forEach((v, i) => (block.postNorm[i] /= v)) },
+    { name: 'up_proj→down_proj', balance: ['down_proj'], input: 'down', loss: linearLoss('down_proj', 'down'), foldPrev: (s) => divRows(L.up_proj, s) },
   );
 
   const reports: AwqMappingReport[] = [];
   const nGrid = opts.nGrid ?? 20;
   for (const m of mappings) {
     const k = L[m.balance[0]].k;
-    const x = X[m.input];
-    const rows = N * T;
-    const ref = m.output({});
-    const xMean = meanAbsPerChannel(x, rows, k);
-    const wMean = weightMeanPerChannel(m.balance.map((r) => L[r]), k, gridFor(m.balance[0]).groupSize);
+    let xMean = cap.meanAbs[m.input];
+    let wMean = weightMeanPerChannel(m.balance.map((r) => L[r]), k, gridFor(m.balance[0]).groupSize);
+    if (m.tie) {
+      xMean = tiedMeans(xMean, m.tie.map, m.tie.k);
+      wMean = tiedMeans(wMean, m.tie.map, m.tie.k);
+    }
+    const expand = (sp: Float32Array): Float32Array => (m.tie ? Float32Array.from(m.tie.map, (p) => sp[p]) : sp);
     const candidate = (s: Float32Array) => Object.fromEntries(m.balance.map((r) => [r, { ...L[r], w: scaledFakeQuant(L[r].w, L[r].n, k, s, gridFor(r), fakeQuant) }]));
-    const ones = new Float32Array(k).fill(1);
-    const mseNoScale = mse(m.output(candidate(ones)), ref);
-    let best: { alpha: number; err: number; s: Float32Array } = { alpha: -1, err: Infinity, s: ones };
+    const ones = new Float32Array(xMean.length).fill(1);
+    const mseNoScale = m.loss(candidate(expand(ones)));
+    let best: { alpha: number | null; err: number; s: Float32Array } = { alpha: null, err: mseNoScale, s: ones };
     for (let i = 0; i < nGrid; i++) {
       const alpha = i / nGrid;
       const s = awqScales(xMean, wMean, alpha, opts.duo ?? true);
-      const err = mse(m.output(candidate(s)), ref);
+      const err = m.loss(candidate(expand(s)));
       if (err < best.err) best = { alpha, err, s };
     }
-    // Fold: consumers' columns × s, producer ÷ s, and the captured inputs ÷ s (as AutoAWQ's apply_scale).
-    for (const r of m.balance) for (let row = 0; row < L[r].n; row++) for (let col = 0; col < k; col++) L[r].w[row * k + col] *= best.s[col];
+    // Fold: consumers' columns × s, producer ÷ s, and the captured inputs (and their statistics) ÷ s (as AutoAWQ's apply_scale).
+    const s = expand(best.s);
+    for (const r of m.balance) for (let row = 0; row < L[r].n; row++) for (let col = 0; col < k; col++) L[r].w[row * k + col] *= s[col];
     m.foldPrev(best.s);
-    for (let row = 0; row < rows; row++) for (let col = 0; col < k; col++) x[row * k + col] /= best.s[col];
+    const x = X[m.input];
+    for (let row = 0; row < S * T; row++) for (let col = 0; col < k; col++) x[row * k + col] /= s[col];
+    unscaleGramInPlace(cap.gram[m.input], k, s);
     reports.push({ mapping: m.name, alpha: best.alpha, mseBest: best.err, mseNoScale });
   }
 
   if (opts.clip ?? true) {
-    const want = opts.clipTokens ?? 512;
-    const rows = N * T;
-    const stride = Math.max(1, Math.floor(rows / want));
     const inputOf: Record<LinearRole, TapPoint> = { q_proj: 'qkv', k_proj: 'qkv', v_proj: 'qkv', o_proj: 'o', gate_proj: 'gate_up', up_proj: 'gate_up', down_proj: 'down' };
-    for (const role of ['v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as LinearRole[]) {
+    const roles: LinearRole[] = [...(opts.clipQK ? (['q_proj', 'k_proj'] as const) : []), 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+    for (const role of roles) {
       const l = L[role];
+      if (opts.clipTokens === undefined) {
+        l.w = searchClipGram(l.w, l.n, l.k, cap.gram[inputOf[role]], gridFor(role), fakeQuant, backend, { twoSided: opts.clipTwoSided && !gridFor(role).sym });
+        continue;
+      }
+      const rows = S * T;
+      const stride = Math.max(1, Math.floor(rows / opts.clipTokens));
       const src = X[inputOf[role]];
       const t = Math.ceil(rows / stride);
       const xs = new Float32Array(t * l.k);
