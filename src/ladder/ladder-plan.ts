@@ -19,8 +19,8 @@ import type { LlamaModel } from '../infer/llama-model.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 import type { ExecutionTarget } from '../targets/execution-targets.js';
 import { allocateLadder } from './allocate.js';
-import { describeTreatment, rungsForTarget, type LadderRung, type ResolvedTreatment } from './rungs.js';
-import { measureSensitivity, type LinearSensitivity } from './sensitivity.js';
+import { describeTreatment, rungsForTarget, targetAccepts, type LadderRung, type ResolvedTreatment } from './rungs.js';
+import { measureSensitivity, probeRung, type LinearSensitivity } from './sensitivity.js';
 
 export type LadderBudget = { bitsPerWeight: number } | { maxBytes: number; otherBytes: number };
 
@@ -47,6 +47,7 @@ export interface LadderPlan {
   choices: LadderChoice[];
   /** How many linears took each rung. */
   histogram: Record<string, number>;
+  /** The probe rung asked for (a weight that cannot take it is probed at its lowest-bit quantized rung). */
   probe: string;
   sensitivity: { samples: number; tokens: number };
 }
@@ -108,8 +109,8 @@ export function allocateFromSensitivity(sens: readonly LinearSensitivity[], rung
 
 export async function planLadder(req: LadderRequest): Promise<{ plan: LadderPlan; treatments: Map<string, ResolvedTreatment>; sensitivity: LinearSensitivity[] }> {
   const rungs = rungsForTarget(req.target, req.sym);
-  const sensitivity = await measureSensitivity({ config: req.config, model: req.model, reader: req.reader, backend: req.backend, rungs, ids: req.ids, n: req.n, T: req.T, probe: req.probe, onProgress: req.onProgress });
+  const sensitivity = await measureSensitivity({ config: req.config, model: req.model, reader: req.reader, backend: req.backend, rungs, ids: req.ids, n: req.n, T: req.T, probe: req.probe, accepts: (t) => targetAccepts(req.target, t), onProgress: req.onProgress });
   const linearParams = sensitivity.reduce((a, s) => a + s.n * s.k, 0);
   const { plan, treatments } = allocateFromSensitivity(sensitivity, rungs, budgetBytes(req.budget, linearParams));
-  return { plan: { ...plan, target: req.target.id, probe: sensitivity[0]?.probe ?? '', sensitivity: { samples: req.n, tokens: req.n * req.T } }, treatments, sensitivity };
+  return { plan: { ...plan, target: req.target.id, probe: probeRung(rungs, req.probe).id, sensitivity: { samples: req.n, tokens: req.n * req.T } }, treatments, sensitivity };
 }

@@ -20,7 +20,7 @@ import { rankForRatio } from '../lowrank/whitened-svd.js';
 import type { WhiteningKind } from '../lowrank/whitening.js';
 import { fallbackGrid, qtypeFor } from '../qtypes/registry.js';
 import type { Bits, GridSpec } from '../qtypes/types.js';
-import { lowerToTarget, type ExecutionTarget } from '../targets/execution-targets.js';
+import { isNative, lowerToTarget, type ExecutionTarget } from '../targets/execution-targets.js';
 
 /** What happens to one linear weight. */
 export type LinearTreatment =
@@ -68,7 +68,7 @@ export function rungsForTarget(target: ExecutionTarget, sym: boolean, rungs: rea
     let t: LinearTreatment | null = r.treatment;
     if (t.kind === 'quantized') {
       const g = lowerToTarget(target, t.grid);
-      t = g ? { kind: 'quantized', grid: g } : null;
+      t = !g ? null : g === t.grid ? t : { kind: 'quantized', grid: g };
     } else if (t.kind === 'lowrank' && !target.lowRank) t = null;
     if (!t) continue;
     const key = treatmentKey(t);
@@ -118,4 +118,11 @@ export function treatmentBytes(t: ResolvedTreatment, n: number, k: number, name 
   if (t.kind === 'dense') return n * k * 2;
   if (t.kind === 'quantized') return qtypeFor(t.grid).bytes(n, k, name);
   return lowRankEntryBytes({ kind: 'lowrank', name, shape: [n, k], rank: t.rank, uGrid: t.uGrid, vGrid: t.vGrid });
+}
+
+/** The target runs this treatment as resolved for a shape (a per-channel fallback may not be native). */
+export function targetAccepts(target: ExecutionTarget, t: ResolvedTreatment): boolean {
+  if (t.kind === 'dense') return true;
+  if (t.kind === 'quantized') return isNative(target, t.grid);
+  return target.lowRank;
 }

@@ -79,6 +79,8 @@ export interface SensitivityRequest {
   T: number;
   /** Rung id measured end to end (default: int3-g128 or the first rung it lowered into, else the last quantized rung). */
   probe?: string;
+  /** Whether the target runs a rung resolved for a weight's shape (default: all). */
+  accepts?: (t: ResolvedTreatment) => boolean;
   onProgress?: (done: number, total: number, name: string) => void;
 }
 
@@ -148,9 +150,6 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
   const d = c.hiddenSize;
   if (req.ids.length < n * T) throw new UsageError('E_LADDER_CALIB', `need ${n}×${T} calibration tokens, got ${req.ids.length}`);
   const probe = probeRung(req.rungs, req.probe);
-  // low-rank errors sit in a few directions, quantization noise in all: they get a probe of their own
-  const lrProbe = req.rungs.find((r) => r.treatment.kind === 'lowrank') ?? null;
-  const probes = lrProbe ? [probe, lrProbe] : [probe];
   const runner = new BlockRunner(c, backend, T);
   const blocks = model.weights.blocks;
   // FP activations at the input of block 0, and the FP log-probabilities every probe is compared with
@@ -173,25 +172,29 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
         const [nOut] = spec.shape(c);
         const name = linearWeightName(l, spec);
         const w = await req.reader.readF32(name, { checkFinite: true });
-        const rungs: RungMeasure[] = [];
-        const probeW = new Map<LadderRung, Float32Array>();
-        const resolved = req.rungs.map((r) => resolveTreatment(r.treatment, nOut, k));
-        const maxRank = Math.max(1, ...resolved.map((t) => (t.kind === 'lowrank' ? t.rank : 0)));
+        // the rungs this weight can take on the target (a group size k does not divide falls back to per
+        // channel, which the target may not run: then that rung is not offered for this weight)
+        const avail = req.rungs.map((r) => ({ r, t: resolveTreatment(r.treatment, nOut, k) })).filter((a) => req.accepts?.(a.t) ?? true);
+        const maxRank = Math.max(1, ...avail.map((a) => (a.t.kind === 'lowrank' ? a.t.rank : 0)));
+        const quantized = avail.filter((a) => a.t.kind === 'quantized');
+        const mainProbe = avail.find((a) => a.r === probe) ?? quantized[quantized.length - 1] ?? null;
+        const lrProbe = avail.find((a) => a.t.kind === 'lowrank') ?? null;
         const decompositions = new Map<string, WhitenedDecomposition>();
-        for (const [ri, r] of req.rungs.entries()) {
-          const t = resolved[ri]!;
-          const wq = rungWeight(t, w, nOut, k, acc.H, backend, decompositions, maxRank);
+        const rungs: RungMeasure[] = [];
+        const probeW = new Map<string, Float32Array>();
+        for (const a of avail) {
+          const wq = rungWeight(a.t, w, nOut, k, acc.H, backend, decompositions, maxRank);
           const diff = new Float32Array(w.length);
           for (let i = 0; i < w.length; i++) diff[i] = w[i]! - wq[i]!;
-          rungs.push({ id: r.id, treatment: t, bytes: treatmentBytes(t, nOut, k, name), outputError: quadraticError(diff, nOut, k, acc.H), loss: 0 });
-          if (probes.includes(r)) probeW.set(r, wq);
+          rungs.push({ id: a.r.id, treatment: a.t, bytes: treatmentBytes(a.t, nOut, k, name), outputError: quadraticError(diff, nOut, k, acc.H), loss: 0 });
+          if (a === mainProbe || a === lrProbe) probeW.set(a.r.id, wq);
         }
+        if (rungs.length === 0) throw new UsageError('E_LADDER_RUNGS', `no rung of the ladder can store ${name} (${nOut}×${k}) on this target`, 'use --target wasm, or another target');
         // end to end: this linear alone at each probe rung, the subset from block l to the logits
         const bias = spec.hasBias(c) ? await req.reader.readF32(linearBiasName(l, spec)) : null;
-        const coefficient = new Map<LadderRung, { kl: number; c: number }>();
-        for (const p of probes) {
+        const probeAt = (id: string): { kl: number; c: number } => {
           const original: Linear = blocks[l]!.linears[role];
-          const swapped = new DenseLinear(backend, probeW.get(p)!, nOut, k, bias);
+          const swapped = new DenseLinear(backend, probeW.get(id)!, nOut, k, bias);
           let kl: number;
           try {
             blocks[l]!.linears[role] = swapped;
@@ -202,13 +205,13 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
             blocks[l]!.linears[role] = original;
             swapped.free();
           }
-          const err = rungs[req.rungs.indexOf(p)]!.outputError;
-          coefficient.set(p, { kl, c: err > 0 ? kl / err : 0 });
-        }
-        const main = coefficient.get(probe)!;
-        const lowrank = lrProbe ? coefficient.get(lrProbe)! : main;
-        for (const [i, r] of rungs.entries()) r.loss = (req.rungs[i]!.treatment.kind === 'lowrank' ? lowrank.c : main.c) * r.outputError;
-        out.push({ name, layer: l, role, n: nOut, k, probe: probe.id, probeKl: main.kl, coefficient: main.c, ...(lrProbe ? { lowRankProbe: lrProbe.id, lowRankProbeKl: lowrank.kl, lowRankCoefficient: lowrank.c } : {}), rungs });
+          const err = rungs.find((r) => r.id === id)!.outputError;
+          return { kl, c: err > 0 ? kl / err : 0 };
+        };
+        const main = mainProbe ? probeAt(mainProbe.r.id) : { kl: 0, c: 0 };
+        const lowrank = lrProbe ? probeAt(lrProbe.r.id) : main;
+        for (const r of rungs) r.loss = (r.treatment.kind === 'lowrank' ? lowrank.c : main.c) * r.outputError;
+        out.push({ name, layer: l, role, n: nOut, k, probe: mainProbe?.r.id ?? '', probeKl: main.kl, coefficient: main.c, ...(lrProbe ? { lowRankProbe: lrProbe.r.id, lowRankProbeKl: lowrank.kl, lowRankCoefficient: lowrank.c } : {}), rungs });
         req.onProgress?.(out.length, total, name);
         await new Promise((res) => setImmediate(res));
       }

@@ -219,7 +219,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         const backend = await createBackend(argv.threads);
         try {
           progress.phase('Measuring sensitivity');
-          const otherBytes = buildQuantPlan(config, planReq).entries.filter((e) => !e.name.startsWith('model.layers.') || !e.name.endsWith('_proj.weight')).reduce((a, e) => a + (e.kind === 'dense' ? e.shape.reduce((x, y) => x * y, 1) * (e.dtype === 'F32' ? 4 : 2) : 0), 0);
+          const otherBytes = buildQuantPlan(config, { ...planReq, fallback: true }).entries.filter((e) => !e.name.startsWith('model.layers.') || !e.name.endsWith('_proj.weight')).reduce((a, e) => a + (e.kind === 'dense' ? e.shape.reduce((x, y) => x * y, 1) * (e.dtype === 'F32' ? 4 : 2) : 0), 0);
           const r = await ladderTreatments({ dir, config, args: argv, target: findExecutionTarget(ladderTargetId(argv)), sym: symmetric(argv), otherBytes, calibration: cal, backend, onProgress: (d, t, name) => progress.update(d, t, name.replace('model.layers.', 'L')) });
           treatments = r.treatments;
           ladder = r.plan;
