@@ -17,6 +17,7 @@
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { expectedTensors, GLOBAL_TENSORS } from '../arch/llama-tensors.js';
+import { lowRankEntryBytes, type TensorPlanEntry } from '../formats/edgeq/plan.js';
 import { buildQuantPlan } from '../pipeline/plan.js';
 import { qtypeFor } from '../qtypes/registry.js';
 import type { GridSpec } from '../qtypes/types.js';
@@ -67,6 +68,21 @@ function splitParams(c: LlamaConfig): { denseBytes: number; linearParams: number
   return { denseBytes, linearParams, params };
 }
 
+/**
+ * Stored bytes of a plan's block linears, however each is stored: quantized (codes, scales, zeros, an
+ * act-order g_idx), low-rank (both factors, quantized or F16) or kept dense (a 2-D tensor other than the
+ * embedding and the LM head). Norms, biases, the embedding and the head are not linears.
+ */
+export function planLinearBytes(entries: readonly TensorPlanEntry[]): number {
+  let bytes = 0;
+  for (const e of entries) {
+    if (e.kind === 'quantized') bytes += qtypeFor(e.grid).bytes(e.shape[0], e.shape[1], e.name) + (e.actOrder ? e.shape[1] * 4 : 0);
+    else if (e.kind === 'lowrank') bytes += lowRankEntryBytes(e);
+    else if (e.shape.length === 2 && e.name !== GLOBAL_TENSORS.embed && e.name !== GLOBAL_TENSORS.lmHead) bytes += numel(e.shape) * (e.dtype === 'F32' ? 4 : 2);
+  }
+  return bytes;
+}
+
 /** Bytes a decode step reads when the linears take `linearBytes`. */
 function perToken(c: LlamaConfig, linearBytes: number): number {
   const d = c.hiddenSize;
@@ -84,8 +100,7 @@ export function buildCandidates(c: LlamaConfig): Candidate[] {
       continue;
     }
     const plan = buildQuantPlan(c, { method: 'rtn', grid: spec.grid, fallback: true, denseDtype: 'F16', calib: { samples: 1, seqLen: 1 } });
-    let linearBytes = 0;
-    for (const e of plan.entries) if (e.kind === 'quantized') linearBytes += qtypeFor(e.grid).bytes(e.shape[0], e.shape[1], e.name);
+    const linearBytes = planLinearBytes(plan.entries);
     // exactly what `edgeq quantize` writes (norms and biases F32, embedding and head fp16)
     out.push({ id: spec.id, label: spec.label, qtype: qtypeFor(spec.grid).id, bytes: plan.bytes, exact: true, params, bitsPerWeight: plan.bitsPerWeight, bytesPerToken: perToken(c, linearBytes) });
   }

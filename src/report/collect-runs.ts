@@ -18,9 +18,12 @@ export interface CheckpointInfo {
   /** Quantized weights in file order, with their types. */
   tensors: QuantizedTensorInfo[];
   provenance: EdgeqProvenance | null;
-  /** Bytes of all stored tensors (packed codes, scales, zeros, dense tensors). */
+  /** Bytes of all stored tensors (packed codes, scales, zeros, low-rank factors, dense tensors). */
   storedBytes: number;
-  /** Logical parameters: n·k per quantized weight plus the dense tensors' elements. */
+  /**
+   * Logical parameters: n·k per quantized weight and per low-rank linear (the weight its factors stand
+   * for), plus the dense tensors' elements.
+   */
   params: number;
   /** 8 · storedBytes / params. */
   bitsPerWeight: number;
@@ -120,6 +123,8 @@ async function readCheckpointInfo(dir: string): Promise<CheckpointInfo> {
     let storedBytes = 0;
     for (const t of ckpt.file.tensors.values()) storedBytes += t.byteLength;
     let params = tensors.reduce((a, t) => a + t.n * t.k, 0);
+    // a low-rank linear's stored factors are counted in storedBytes; its parameters are the original n·k
+    for (const t of ckpt.lowRank.values()) params += t.n * t.k;
     for (const name of ckpt.denseNames) params += ckpt.file.tensors.get(name)?.numel ?? 0;
     const prov = ckpt.provenance;
     const provDate = typeof prov?.['date'] === 'string' ? prov['date'] : typeof prov?.['createdAt'] === 'string' ? prov['createdAt'] : undefined;
