@@ -10,7 +10,9 @@
  * The budget counts the linears only (what the ladder chooses; embeddings, head and norms are stored as
  * the uniform plans store them): `--target-bpw B` allows B·Σ n·k / 8 bytes, `--max-size MB` allows
  * MB·10⁶ bytes minus the other tensors' exact bytes. Sizes are the exact stored bytes of each rung
- * (scales, zero points, factors included), so the written checkpoint's linears take exactly `bytes`.
+ * (scales, zero points, factors included), so the written checkpoint's linears take exactly `bytes` —
+ * except on a target that re-encodes quantized weights (snapdragon-npu: LPBQ), where sizes and errors
+ * are those of the device encoding the export writes.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { UsageError } from '../core/errors.js';
@@ -21,6 +23,14 @@ import type { ExecutionTarget } from '../targets/execution-targets.js';
 import { allocateLadder } from './allocate.js';
 import { describeTreatment, rungsForTarget, targetAccepts, type LadderRung, type ResolvedTreatment } from './rungs.js';
 import { measureSensitivity, probeRung, type LinearSensitivity } from './sensitivity.js';
+import { npuWeightValues, toNpuWeight } from '../formats/qnn/npu-weight.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
+
+/** The NPU's re-encoding (the QNN export's), so that the plan's sizes and errors are those of the encodings written. */
+function npuStore(q: QuantizedWeight, name: string): { values: Float32Array; bytes: number } {
+  const w = toNpuWeight(q, name);
+  return { values: npuWeightValues(w), bytes: w.bytes };
+}
 
 export type LadderBudget = { bitsPerWeight: number } | { maxBytes: number; otherBytes: number };
 
@@ -109,7 +119,7 @@ export function allocateFromSensitivity(sens: readonly LinearSensitivity[], rung
 
 export async function planLadder(req: LadderRequest): Promise<{ plan: LadderPlan; treatments: Map<string, ResolvedTreatment>; sensitivity: LinearSensitivity[] }> {
   const rungs = rungsForTarget(req.target, req.sym);
-  const sensitivity = await measureSensitivity({ config: req.config, model: req.model, reader: req.reader, backend: req.backend, rungs, ids: req.ids, n: req.n, T: req.T, probe: req.probe, accepts: (t) => targetAccepts(req.target, t), onProgress: req.onProgress });
+  const sensitivity = await measureSensitivity({ config: req.config, model: req.model, reader: req.reader, backend: req.backend, rungs, ids: req.ids, n: req.n, T: req.T, probe: req.probe, accepts: (t) => targetAccepts(req.target, t), store: req.target.codec === 'npu' ? npuStore : undefined, onProgress: req.onProgress });
   const linearParams = sensitivity.reduce((a, s) => a + s.n * s.k, 0);
   const { plan, treatments } = allocateFromSensitivity(sensitivity, rungs, budgetBytes(req.budget, linearParams));
   return { plan: { ...plan, target: req.target.id, probe: probeRung(rungs, req.probe).id, sensitivity: { samples: req.n, tokens: req.n * req.T } }, treatments, sensitivity };

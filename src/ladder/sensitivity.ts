@@ -35,13 +35,17 @@ import { BlockRunner, CalibActivations } from '../pipeline/activations.js';
 import { quantizeRtnFake } from '../pipeline/fake-quant.js';
 import { decomposeLowRank, solveLowRank } from '../pipeline/lowrank-solve.js';
 import { HessianAccumulator } from '../quantizers/hessian.js';
+import { quantizeRtn } from '../quantizers/rtn.js';
+import type { QuantizedWeight } from '../qtypes/types.js';
 import { resolveTreatment, treatmentBytes, type LadderRung, type ResolvedTreatment } from './rungs.js';
 
 export interface RungMeasure {
   id: string;
   treatment: ResolvedTreatment;
-  /** Exact stored bytes of the weight at this rung. */
+  /** Exact stored bytes of the weight at this rung (on the device, for a target that re-encodes it). */
   bytes: number;
+  /** ‖W − Ŵ‖² of the weights this rung stores (on the device, for a re-encoding target). */
+  weightError: number;
   /** e(r): output error on the calibration subset (tr(ΔW·G·ΔWᵀ), G = 2XᵀX/N). */
   outputError: number;
   /** Estimated increase of the model's mean KL vs FP: c · e(r). */
@@ -79,6 +83,11 @@ export interface SensitivityRequest {
   T: number;
   /** Rung id measured end to end (default: int3-g128 or the first rung it lowered into, else the last quantized rung). */
   probe?: string;
+  /**
+   * How the target stores a quantized weight when not as is (e.g. the NPU's LPBQ re-encoding): the rung is
+   * priced on these values and bytes instead of the checkpoint's.
+   */
+  store?: (q: QuantizedWeight, name: string) => { values: Float32Array; bytes: number };
   /** Whether the target runs a rung resolved for a weight's shape (default: all). */
   accepts?: (t: ResolvedTreatment) => boolean;
   onProgress?: (done: number, total: number, name: string) => void;
@@ -183,10 +192,20 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
         const rungs: RungMeasure[] = [];
         const probeW = new Map<string, Float32Array>();
         for (const a of avail) {
-          const wq = rungWeight(a.t, w, nOut, k, acc.H, backend, decompositions, maxRank);
+          let wq: Float32Array;
+          let bytes = treatmentBytes(a.t, nOut, k, name);
+          if (a.t.kind === 'quantized' && req.store) {
+            const s = req.store(quantizeRtn(w, nOut, k, a.t.grid), name);
+            wq = s.values;
+            bytes = s.bytes;
+          } else wq = rungWeight(a.t, w, nOut, k, acc.H, backend, decompositions, maxRank);
           const diff = new Float32Array(w.length);
-          for (let i = 0; i < w.length; i++) diff[i] = w[i]! - wq[i]!;
-          rungs.push({ id: a.r.id, treatment: a.t, bytes: treatmentBytes(a.t, nOut, k, name), outputError: quadraticError(diff, nOut, k, acc.H), loss: 0 });
+          let weightError = 0;
+          for (let i = 0; i < w.length; i++) {
+            diff[i] = w[i]! - wq[i]!;
+            weightError += diff[i]! * diff[i]!;
+          }
+          rungs.push({ id: a.r.id, treatment: a.t, bytes, weightError, outputError: quadraticError(diff, nOut, k, acc.H), loss: 0 });
           if (a === mainProbe || a === lrProbe) probeW.set(a.r.id, wq);
         }
         if (rungs.length === 0) throw new UsageError('E_LADDER_RUNGS', `no rung of the ladder can store ${name} (${nOut}×${k}) on this target`, 'use --target wasm, or another target');

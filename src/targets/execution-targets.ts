@@ -25,6 +25,12 @@ export interface ExecutionTarget {
   native: readonly GridSpec[];
   /** The export holds low-rank factors (only edgeq's own checkpoint does); elsewhere low rank is not native. */
   lowRank: boolean;
+  /**
+   * How the export re-encodes a quantized weight on the device, when it is not stored as is: 'npu' = the
+   * QNN encodings (src/formats/qnn/npu-weight.ts: LPBQ for ≤ 4 bits, per-channel int8). The ladder prices
+   * that rung on the re-encoded weights and their device bytes.
+   */
+  codec?: 'npu';
 }
 
 const g = (bits: Bits, groupSize: number, sym: boolean): GridSpec => ({ bits, groupSize, sym });
@@ -55,6 +61,7 @@ export const EXECUTION_TARGETS: readonly ExecutionTarget[] = [
     export: 'qnn',
     native: [g(4, 32, true), g(4, 64, true), g(4, 128, true), g(4, -1, true), g(8, -1, true)],
     lowRank: false,
+    codec: 'npu',
   },
   {
     id: 'x86',

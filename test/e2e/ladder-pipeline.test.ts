@@ -25,6 +25,8 @@ import { quantizeModel } from '../../src/pipeline/quantize-model.js';
 import { findExecutionTarget } from '../../src/targets/execution-targets.js';
 import { EdgeqTokenizer } from '../../src/tokenizer/tokenizer.js';
 import { svdTreatments } from '../../src/cli/commands/quantize-recipe.js';
+import { exportQnnOnnx, type ParamEncoding } from '../../src/formats/qnn/index.js';
+import { readOnnx } from '../helpers/onnx-read.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const STORIES = BUNDLED.models.stories260K!;
@@ -210,4 +212,51 @@ describe('CLI', () => {
     await bad(['--method', 'gptq', '--ratio', '0.8'], '--ratio applies to --method svd only');
     await bad(['--method', 'ladder', '--target-bpw', '3', '--bits', '4'], 'chooses its own types');
   }, 240_000);
+});
+
+describe('ladder on snapdragon-npu (QNN encodings: LPBQ 4-bit, per-channel int8)', () => {
+  it('the plan\'s bytes and output errors are those of the encodings and weights the QNN export writes', async () => {
+    const model = await loadModel(STORIES, backend);
+    const reader = await SafetensorsCheckpoint.open(STORIES);
+    let res;
+    try {
+      res = await planLadder({ config, model, reader, backend, target: findExecutionTarget('snapdragon-npu'), sym: true, budget: { bitsPerWeight: 6 }, ids: cal.ids, n: 2, T: 32 });
+    } finally {
+      model.dispose();
+      await reader.close();
+    }
+    const { plan, treatments, sensitivity } = res;
+    expect(new Set(plan.choices.map((c) => c.type)).size).toBeGreaterThan(1);
+    // RTN: the pipeline writes the very integers the sensitivity pass priced
+    const out = await quantizeWith('ladder-npu-6', treatments, 'rtn', { method: 'ladder', details: { ...plan } });
+    const q = await exportQnnOnnx({ modelDir: out, outDir: path.join(tmp, 'ladder-npu-qnn') });
+    const enc = JSON.parse(fs.readFileSync(q.encodingsFile, 'utf8')) as { param_encodings: ParamEncoding[] };
+    const { initializerF32 } = readOnnx(path.join(tmp, 'ladder-npu-qnn'));
+    const src = await SafetensorsCheckpoint.open(STORIES);
+    try {
+      let checked = 0;
+      for (const c of plan.choices) {
+        if (c.type === 'F16') continue;
+        const w = q.weights.find((x) => x.weight === c.name)!;
+        const e = enc.param_encodings.find((x) => x.name === w.initializer)!;
+        const s = sensitivity.find((x) => x.name === c.name)!;
+        const { n, k } = s;
+        // device bytes from the JSON entry itself: integers + 4-bit block multipliers + fp16 channel scales
+        const bytesFromJson = e.enc_type === 'LPBQ' ? Math.ceil((n * k * e.compressed_bw) / 8) + Math.ceil((e.per_block_int_scale.length * 4) / 8) + 2 * e.scale.length : Math.ceil((n * k * e.bw) / 8) + 2 * e.scale.length;
+        expect(bytesFromJson, c.name).toBe(c.bytes);
+        expect(e.enc_type === 'PER_CHANNEL' ? e.bw : e.compressed_bw).toBe(c.type.startsWith('int8') ? 8 : 4);
+        // the written float weights ([K, N] initializer) are the ones the plan priced: same ‖W − Ŵ‖²
+        const wt = initializerF32(w.initializer);
+        const orig = await src.readF32(c.name);
+        let sse = 0;
+        for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) sse += (orig[r * k + j]! - wt[j * n + r]!) ** 2;
+        const rung = s.rungs.find((r) => r.id === c.rung)!;
+        expect(sse / rung.weightError, c.name).toBeCloseTo(1, 6);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(0);
+    } finally {
+      await src.close();
+    }
+  }, 300_000);
 });

@@ -74,6 +74,12 @@ export function activationEncoding(name: string, r: Range, bw = ACTIVATION_BW): 
   return { name, dtype: 'INT', enc_type: 'PER_TENSOR', bw, is_sym: false, scale: [scale], offset: [offset] };
 }
 
+/** A symmetric per-channel encoding of `bw` bits with the given scales (8-bit weights, stored exactly). */
+export function perChannelEncoding(name: string, scales: ArrayLike<number>, bw: number): PerChannelEncoding {
+  const scale = Array.from(scales, (s) => Math.fround(s));
+  return { name, dtype: 'INT', enc_type: 'PER_CHANNEL', is_sym: true, bw, scale, offset: scale.map(() => -(2 ** (bw - 1))) };
+}
+
 /**
  * The param encoding of a weight on the LPBQ grid (lpbq.ts), for the [K, N] initializer `name`. A weight
  * whose single block spans the whole row is written PER_CHANNEL (4-bit symmetric, scale S·m).

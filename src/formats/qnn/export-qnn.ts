@@ -15,8 +15,8 @@ import type { QuantizedWeight } from '../../qtypes/types.js';
 import { exportOnnx, type OnnxExportResult } from '../onnx/export-onnx.js';
 import type { OnnxWeightProvider } from '../onnx/llama-graph.js';
 import type { ActivationRanges } from './activation-ranges.js';
-import { activationEncoding, encodingsFile, paramEncoding, type EncodingsFile } from './encodings.js';
-import { lpbqAsQuantized, lpbqBlockSizeFor, toLpbq, type LpbqFit, type LpbqWeight } from './lpbq.js';
+import { activationEncoding, encodingsFile, paramEncoding, perChannelEncoding, type EncodingsFile } from './encodings.js';
+import { toNpuWeight, type NpuWeight } from './npu-weight.js';
 
 export const ENCODINGS_FILE = 'model.encodings';
 
@@ -47,6 +47,10 @@ export interface QnnWeightReport {
   initializer: string;
   encType: 'LPBQ' | 'PER_CHANNEL';
   blockSize: number;
+  /** Integer bit width on the device (4, or 8 for 8-bit weights: PER_CHANNEL bw 8). */
+  bw: number;
+  /** Device bytes of the encoded weight (npu-weight.ts npuWeightBytes). */
+  bytes: number;
   /** Fraction of integers identical to edgeq's (symmetric checkpoints; 0 for asymmetric). */
   sameIntegers: number;
   /** ‖W_lpbq − W_edgeq‖ / ‖W_edgeq‖ — what re-expressing on the LPBQ grid cost. */
@@ -60,23 +64,22 @@ export interface QnnExportResult {
   weights: QnnWeightReport[];
 }
 
-/** Wraps a weight source: quantized linears come back on the LPBQ grid; the fits are kept for the encodings. */
-function lpbqProvider(src: WeightSource, preferred: number, fits: Map<string, { lpbq: LpbqWeight; fit: Omit<LpbqFit, 'lpbq'> }>): OnnxWeightProvider {
+/** Wraps a weight source: quantized linears come back as the NPU stores them (npu-weight.ts); the encodings are kept for the JSON. */
+function npuProvider(src: WeightSource, preferred: number, fits: Map<string, NpuWeight>): OnnxWeightProvider {
   return {
     readF32: (name) => src.readF32(name),
     async readQuantized(name: string): Promise<QuantizedWeight | null> {
       const q = await src.readQuantized(name);
       if (!q) return null;
-      const block = lpbqBlockSizeFor(q, preferred) ?? q.k;
-      const { lpbq, ...fit } = toLpbq(q, block, name);
-      fits.set(name, { lpbq: { ...lpbq, q: new Int8Array(0) }, fit }); // the integers are not needed for the JSON
-      return lpbqAsQuantized(lpbq);
+      const w = toNpuWeight(q, name, preferred);
+      fits.set(name, { ...w, lpbq: w.lpbq && { ...w.lpbq, q: new Int8Array(0) } }); // the integers are not needed for the JSON
+      return w.stored;
     },
   };
 }
 
 export async function exportQnnOnnx(opts: QnnExportOptions): Promise<QnnExportResult> {
-  const fits = new Map<string, { lpbq: LpbqWeight; fit: Omit<LpbqFit, 'lpbq'> }>();
+  const fits = new Map<string, NpuWeight>();
   let encodings: EncodingsFile | undefined;
   const weights: QnnWeightReport[] = [];
   const onnx = await exportOnnx({
@@ -88,15 +91,15 @@ export async function exportQnnOnnx(opts: QnnExportOptions): Promise<QnnExportRe
     producerVersion: opts.producerVersion,
     lowRank: opts.allowRequantize ? 'expand' : 'refuse',
     lowRankGrid: { ...QNN_LOWRANK_GRID },
-    weights: (src) => lpbqProvider(src, opts.blockSize ?? 64, fits),
+    weights: (src) => npuProvider(src, opts.blockSize ?? 64, fits),
     beforeCommit: async (tmp, result) => {
       const params = [];
       for (const lin of result.graph.linears) {
         const f = fits.get(lin.weight);
         if (!f) continue;
-        const enc = paramEncoding(lin.initializer, f.lpbq);
+        const enc = f.lpbq ? paramEncoding(lin.initializer, f.lpbq) : perChannelEncoding(lin.initializer, f.channelScale, f.bw);
         params.push(enc);
-        weights.push({ weight: lin.weight, initializer: lin.initializer, encType: enc.enc_type, blockSize: f.lpbq.blockSize, sameIntegers: f.fit.sameIntegers, relError: f.fit.relError });
+        weights.push({ weight: lin.weight, initializer: lin.initializer, encType: enc.enc_type, blockSize: f.lpbq ? f.lpbq.blockSize : f.stored.k, bw: f.bw, bytes: f.bytes, sameIntegers: f.fit ? f.fit.sameIntegers : 1, relError: f.fit ? f.fit.relError : 0 });
       }
       const acts = [];
       for (const [key, tensor] of Object.entries(result.graph.taps)) {
