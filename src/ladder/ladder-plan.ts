@@ -74,6 +74,8 @@ export interface LadderRequest {
   n: number;
   T: number;
   probe?: string;
+  /** The rungs to search instead of the target's lowered logical ladder (e.g. `--method svd --rank-by sensitivity`). */
+  rungs?: LadderRung[];
   onProgress?: (done: number, total: number, name: string) => void;
 }
 
@@ -118,9 +120,9 @@ export function allocateFromSensitivity(sens: readonly LinearSensitivity[], rung
 }
 
 export async function planLadder(req: LadderRequest): Promise<{ plan: LadderPlan; treatments: Map<string, ResolvedTreatment>; sensitivity: LinearSensitivity[] }> {
-  const rungs = rungsForTarget(req.target, req.sym);
+  const rungs = req.rungs ?? rungsForTarget(req.target, req.sym);
   const sensitivity = await measureSensitivity({ config: req.config, model: req.model, reader: req.reader, backend: req.backend, rungs, ids: req.ids, n: req.n, T: req.T, probe: req.probe, accepts: (t) => targetAccepts(req.target, t), store: req.target.codec === 'npu' ? npuStore : undefined, onProgress: req.onProgress });
   const linearParams = sensitivity.reduce((a, s) => a + s.n * s.k, 0);
   const { plan, treatments } = allocateFromSensitivity(sensitivity, rungs, budgetBytes(req.budget, linearParams));
-  return { plan: { ...plan, target: req.target.id, probe: probeRung(rungs, req.probe).id, sensitivity: { samples: req.n, tokens: req.n * req.T } }, treatments, sensitivity };
+  return { plan: { ...plan, target: req.target.id, probe: probeRung(rungs, req.probe)?.id ?? rungs.find((r) => r.treatment.kind === 'lowrank')?.id ?? '', sensitivity: { samples: req.n, tokens: req.n * req.T } }, treatments, sensitivity };
 }

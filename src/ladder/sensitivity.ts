@@ -100,14 +100,14 @@ const GROUPS: { point: TapPoint; roles: LinearRole[] }[] = [
   { point: 'down', roles: ['down_proj'] },
 ];
 
-export function probeRung(rungs: readonly LadderRung[], want?: string): LadderRung {
+/** The probe rung: `want`, else int3-g128 (or the rung it lowered into), else the last quantized rung; null when there is none (a low-rank-only ladder). */
+export function probeRung(rungs: readonly LadderRung[], want?: string): LadderRung | null {
   const id = want ?? 'int3-g128';
   const hit = rungs.find((r) => r.id === id || r.from.includes(id));
   if (hit) return hit;
   if (want) throw new UsageError('E_LADDER_PROBE', `no rung '${want}' on this target`, `rungs: ${rungs.map((r) => r.id).join(', ')}`);
   const quantized = rungs.filter((r) => r.treatment.kind === 'quantized');
-  if (quantized.length === 0) throw new UsageError('E_LADDER_PROBE', 'the ladder has no quantized rung to probe with');
-  return quantized[quantized.length - 1]!;
+  return quantized[quantized.length - 1] ?? null;
 }
 
 /**

@@ -13,7 +13,9 @@ import { UsageError } from '../../core/errors.js';
 import { SafetensorsCheckpoint } from '../../formats/safetensors/checkpoint.js';
 import type { MatmulBackend } from '../../kernels/backend.js';
 import { planLadder, type LadderBudget, type LadderPlan } from '../../ladder/ladder-plan.js';
-import { resolveTreatment, type ResolvedTreatment } from '../../ladder/rungs.js';
+import { resolveTreatment, treatmentBytes, type LadderRung, type ResolvedTreatment } from '../../ladder/rungs.js';
+import { findExecutionTarget } from '../../targets/execution-targets.js';
+import type { GridSpec } from '../../qtypes/types.js';
 import type { WhiteningKind } from '../../lowrank/whitening.js';
 import { loadModel } from '../../model/load-model.js';
 import type { QuantMethod } from '../../pipeline/plan.js';
@@ -33,6 +35,7 @@ export interface RecipeArgs {
   'target-bpw'?: number;
   'max-size'?: number;
   quantizer: 'gptq' | 'rtn';
+  'rank-by'?: 'uniform' | 'sensitivity';
   'sensitivity-samples': number;
   'sensitivity-seqlen': number;
 }
@@ -45,12 +48,17 @@ export function checkRecipeArgs(a: RecipeArgs): void {
   };
   only('--ratio', a.ratio !== undefined, 'svd');
   only('--factor-bits', a['factor-bits'] !== undefined, 'svd');
+  only('--rank-by', a['rank-by'] !== undefined && a['rank-by'] !== 'uniform', 'svd');
   only('--target-bpw', a['target-bpw'] !== undefined, 'ladder');
   only('--max-size', a['max-size'] !== undefined, 'ladder');
   if (a.method === 'svd') {
     if (a.ratio === undefined) throw new UsageError('E_SVD_RATIO', '--method svd needs --ratio (fraction of each linear\'s parameters kept)', 'e.g. --ratio 0.8 for a 20 % reduction');
     if (!(a.ratio > 0 && a.ratio <= 1)) throw new UsageError('E_SVD_RATIO', `--ratio must be in (0, 1], got ${a.ratio}`, 'e.g. --ratio 0.8 keeps 80 % of the parameters');
     if (a['factor-bits'] !== undefined && ![4, 8].includes(a['factor-bits'])) throw new UsageError('E_FACTOR_BITS', `--factor-bits must be 4 or 8 (got ${a['factor-bits']})`, 'omit it to keep the factors in fp16');
+  }
+  if (a.method === 'ladder' || (a.method === 'svd' && a['rank-by'] === 'sensitivity')) {
+    for (const k of ['sensitivity-samples', 'sensitivity-seqlen'] as const)
+      if (!Number.isInteger(a[k]) || a[k] < 1) throw new UsageError('E_CALIB', `--${k} must be a positive integer (got ${a[k]})`);
   }
   if (a.method === 'ladder') {
     const n = Number(a['target-bpw'] !== undefined) + Number(a['max-size'] !== undefined);
@@ -60,10 +68,11 @@ export function checkRecipeArgs(a: RecipeArgs): void {
   }
 }
 
+const factorGridOf = (a: RecipeArgs): GridSpec | null => (a['factor-bits'] ? { bits: a['factor-bits'] as Bits, groupSize: -1, sym: true } : null);
+
 /** `--method svd`: every block linear low-rank at --ratio, factors fp16 or int4/int8 per channel. */
 export function svdTreatments(c: LlamaConfig, a: RecipeArgs): Map<string, ResolvedTreatment> {
-  const bits = a['factor-bits'] as Bits | undefined;
-  const factorGrid = bits ? { bits, groupSize: -1, sym: true } : null;
+  const factorGrid = factorGridOf(a);
   const out = new Map<string, ResolvedTreatment>();
   for (let l = 0; l < c.numLayers; l++)
     for (const spec of LLAMA_LINEARS) {
@@ -71,6 +80,30 @@ export function svdTreatments(c: LlamaConfig, a: RecipeArgs): Map<string, Resolv
       out.set(linearWeightName(l, spec), resolveTreatment({ kind: 'lowrank', keep: a.ratio!, whitening: a.whitening, factorGrid }, n, k));
     }
   return out;
+}
+
+/** Keep ratios `--method svd --rank-by sensitivity` chooses from per linear (plus the dense fp16 weight). */
+export const SVD_KEEP_RUNGS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] as const;
+
+/**
+ * `--method svd --rank-by sensitivity`: the same bytes as the uniform `--ratio` plan, spread over the linears
+ * by the ladder's machinery — rungs = low rank at each keep ratio of SVD_KEEP_RUNGS (and the dense weight),
+ * priced by the whitened truncation error × an end-to-end KL probe per linear, allocated exactly.
+ */
+export async function svdSensitivityTreatments(o: Omit<Parameters<typeof ladderTreatments>[0], 'target' | 'sym' | 'otherBytes'>): Promise<{ treatments: Map<string, ResolvedTreatment>; plan: LadderPlan }> {
+  const factorGrid = factorGridOf(o.args);
+  const whitening = o.args.whitening;
+  const rungs: LadderRung[] = [
+    { id: 'fp16', treatment: { kind: 'dense' }, from: [], lowered: false },
+    ...[...SVD_KEEP_RUNGS].reverse().map((keep) => ({ id: `lr${Math.round(keep * 100)}`, treatment: { kind: 'lowrank' as const, keep, whitening, factorGrid }, from: [], lowered: false })),
+  ];
+  let uniformBytes = 0;
+  for (let l = 0; l < o.config.numLayers; l++)
+    for (const spec of LLAMA_LINEARS) {
+      const [n, k] = spec.shape(o.config);
+      uniformBytes += treatmentBytes(resolveTreatment({ kind: 'lowrank', keep: o.args.ratio!, whitening, factorGrid }, n, k), n, k, linearWeightName(l, spec));
+    }
+  return ladderTreatments({ ...o, target: findExecutionTarget('wasm'), sym: true, otherBytes: 0, rungs, budget: { maxBytes: uniformBytes, otherBytes: 0 } });
 }
 
 /** The first n sequences, first T tokens each, of a calibration sample. */
@@ -92,13 +125,15 @@ export async function ladderTreatments(o: {
   calibration: CalibrationSample;
   backend: MatmulBackend;
   onProgress?: (done: number, total: number, name: string) => void;
+  rungs?: LadderRung[];
+  budget?: LadderBudget;
 }): Promise<{ treatments: Map<string, ResolvedTreatment>; plan: LadderPlan }> {
-  const budget: LadderBudget = o.args['target-bpw'] !== undefined ? { bitsPerWeight: o.args['target-bpw'] } : { maxBytes: o.args['max-size']! * 1e6, otherBytes: o.otherBytes };
+  const budget: LadderBudget = o.budget ?? (o.args['target-bpw'] !== undefined ? { bitsPerWeight: o.args['target-bpw'] } : { maxBytes: o.args['max-size']! * 1e6, otherBytes: o.otherBytes });
   const sub = calibrationSubset(o.calibration, o.args['sensitivity-samples'], o.args['sensitivity-seqlen']);
   const model = await loadModel(o.dir, o.backend);
   const reader = await SafetensorsCheckpoint.open(o.dir);
   try {
-    const r = await planLadder({ config: o.config, model, reader, backend: o.backend, target: o.target, sym: o.sym, budget, ...sub, onProgress: o.onProgress });
+    const r = await planLadder({ config: o.config, model, reader, backend: o.backend, target: o.target, sym: o.sym, budget, ...sub, rungs: o.rungs, onProgress: o.onProgress });
     return { treatments: r.treatments, plan: r.plan };
   } finally {
     model.dispose();

@@ -21,7 +21,7 @@ import type { Bits } from '../../qtypes/types.js';
 import { EdgeqTokenizer } from '../../tokenizer/tokenizer.js';
 import type { CalibrationSample } from '../../calib/sample.js';
 import { createProgress, yieldToEventLoop } from '../progress.js';
-import { checkRecipeArgs, formatLadderPlan, isRecipe, ladderTreatments, svdTreatments, type CliMethod, type RecipeArgs } from './quantize-recipe.js';
+import { checkRecipeArgs, formatLadderPlan, isRecipe, ladderTreatments, svdSensitivityTreatments, svdTreatments, type CliMethod, type RecipeArgs } from './quantize-recipe.js';
 import type { LadderPlan } from '../../ladder/ladder-plan.js';
 import type { ResolvedTreatment } from '../../ladder/rungs.js';
 import { createBackend, fmt, printJson, resolveModelDir, table, withCommonOptions, withModelOption, type CommonArgs } from '../shared.js';
@@ -140,11 +140,12 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('method', { choices: ['rtn', 'gptq', 'awq', 'svd', 'ladder'] as const, default: 'awq' as CliMethod, describe: 'Quantization method; svd: low-rank factors (--ratio); ladder: a type per linear under a budget (--target-bpw / --max-size)' })
       .option('ratio', { type: 'number', describe: 'svd: fraction of each linear\'s parameters kept (0.8 = 20 % reduction)' })
       .option('whitening', { choices: ['svdllm', 'asvd', 'plain'] as const, default: 'svdllm' as const, describe: 'svd: scaling by calibration statistics (SVD-LLM Cholesky of XᵀX, ASVD mean |x|, or none)' })
+      .option('rank-by', { choices: ['uniform', 'sensitivity'] as const, describe: 'svd: the same rank ratio for every linear (uniform, default), or ranks per linear under the same total size by measured sensitivity' })
       .option('factor-bits', { type: 'number', describe: 'svd: quantize U and V to 4 or 8 bits per channel (default: fp16 factors)' })
       .option('target-bpw', { type: 'number', describe: 'ladder: budget in bits per weight over the block linears' })
       .option('max-size', { type: 'number', describe: 'ladder: budget for the whole checkpoint, MB (10⁶ bytes)' })
       .option('quantizer', { choices: ['gptq', 'rtn'] as const, default: 'gptq' as const, describe: 'ladder: the method that solves the quantized tensors of the plan' })
-      .option('sensitivity-samples', { type: 'number', default: 8, describe: 'ladder: calibration sequences the sensitivity pass runs' })
+      .option('sensitivity-samples', { type: 'number', default: 8, describe: 'ladder, svd --rank-by sensitivity: calibration sequences the sensitivity pass runs' })
       .option('sensitivity-seqlen', { type: 'number', default: 128, describe: 'ladder: tokens per sequence in the sensitivity pass' })
       .option('bits', { alias: 'b', type: 'number', describe: 'Bits per weight: 2, 3, 4 or 8 [default: 4, or the --target grid]' })
       .option('group-size', { alias: 'g', type: 'number', describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel) [default: 128, or the --target grid]' })
@@ -201,7 +202,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         if (argv.resume && !hasPartial) throw nothingToResume(argv.out!);
         if (!argv.resume && hasPartial && !argv.overwrite) throw partialExists(argv.out!);
       }
-      const needsCalibration = method !== 'rtn' || argv.imatrix || recipe === 'ladder' || (recipe === 'svd' && argv.whitening !== 'plain');
+      const needsCalibration = method !== 'rtn' || argv.imatrix || recipe === 'ladder' || (recipe === 'svd' && (argv.whitening !== 'plain' || argv['rank-by'] === 'sensitivity'));
       let sampled: CalibrationSample | null = null;
       const sampleOnce = async (): Promise<CalibrationSample | null> => {
         if (sampled || !needsCalibration) return sampled;
@@ -213,14 +214,18 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       };
       let ladder: LadderPlan | null = null;
       let treatments: Map<string, ResolvedTreatment> | undefined;
-      if (recipe === 'svd') treatments = svdTreatments(config, argv);
-      if (recipe === 'ladder') {
+      if (recipe === 'svd' && argv['rank-by'] !== 'sensitivity') treatments = svdTreatments(config, argv);
+      if (recipe === 'ladder' || (recipe === 'svd' && argv['rank-by'] === 'sensitivity')) {
         const cal = (await sampleOnce())!;
         const backend = await createBackend(argv.threads);
         try {
           progress.phase('Measuring sensitivity');
           const otherBytes = buildQuantPlan(config, { ...planReq, fallback: true }).entries.filter((e) => !e.name.startsWith('model.layers.') || !e.name.endsWith('_proj.weight')).reduce((a, e) => a + (e.kind === 'dense' ? e.shape.reduce((x, y) => x * y, 1) * (e.dtype === 'F32' ? 4 : 2) : 0), 0);
-          const r = await ladderTreatments({ dir, config, args: argv, target: findExecutionTarget(ladderTargetId(argv)), sym: symmetric(argv), otherBytes, calibration: cal, backend, onProgress: (d, t, name) => progress.update(d, t, name.replace('model.layers.', 'L')) });
+          const onProgress = (d: number, t: number, name: string) => progress.update(d, t, name.replace('model.layers.', 'L'));
+          const r =
+            recipe === 'svd'
+              ? await svdSensitivityTreatments({ dir, config, args: argv, calibration: cal, backend, onProgress })
+              : await ladderTreatments({ dir, config, args: argv, target: findExecutionTarget(ladderTargetId(argv)), sym: symmetric(argv), otherBytes, calibration: cal, backend, onProgress });
           treatments = r.treatments;
           ladder = r.plan;
         } finally {
@@ -270,8 +275,8 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         progress.phase(recipe ? `Quantizing (${argv.method})` : `Quantizing (${argv.method}, ${argv.bits}-bit)`);
         const report = await quantizeModel({
           ...planReq,
-          ...(recipe === 'svd' ? { recipe: { method: 'svd' as const, details: { ratio: argv.ratio!, whitening: argv.whitening, factorBits: argv['factor-bits'] ?? 16 } } } : {}),
-          ...(ladder ? { recipe: { method: 'ladder' as const, details: { ...ladder } as Record<string, unknown> } } : {}),
+          ...(recipe === 'svd' ? { recipe: { method: 'svd' as const, details: { ratio: argv.ratio!, whitening: argv.whitening, factorBits: argv['factor-bits'] ?? 16, rankBy: argv['rank-by'] ?? 'uniform', ...(ladder ? { plan: ladder } : {}) } } } : {}),
+          ...(recipe === 'ladder' && ladder ? { recipe: { method: 'ladder' as const, details: { ...ladder } as Record<string, unknown> } } : {}),
           modelDir: dir,
           config,
           outDir: argv.out!,
