@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatTable, openEval, runQuantize } from './lib/bench-common.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
@@ -43,8 +44,7 @@ for (const [bits, group] of configs) {
     const out = path.join(outRoot, `${m}-w${bits}g${group}`);
     process.stderr.write(`quantizing ${m} w${bits} g${group}…\n`);
     const t0 = Date.now();
-    const json = execFileSync(process.execPath, [path.join(root, 'bin/edgeq.js'), 'quantize', '-m', baselineDir, '--method', method, ...extra, '--bits', String(bits), '-g', String(group), ...calib, '--threads', String(threads), '-o', out, '--overwrite', '--json', '--quiet'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    const rep = JSON.parse(json);
+    const rep = runQuantize(['-m', baselineDir, '--method', method, ...extra, '--bits', String(bits), '-g', String(group), ...calib, '--threads', String(threads)], out);
     // AWQ: per block and mapping, the chosen α and the module-output MSE of the best scales relative to s = 1
     const awq = rep.awq?.length ? rep.awq.map((b) => ({ block: b.block, mappings: b.mappings.map((x) => ({ mapping: x.mapping, alpha: x.alpha, mseRatio: x.mseBest / x.mseNoScale })) })) : undefined;
     for (const b of awq ?? []) process.stderr.write(`  block ${b.block}: ${b.mappings.map((x) => `${x.mapping.split('→')[1]} α=${x.alpha} mse×${x.mseRatio.toFixed(3)}`).join(' | ')}\n`);
@@ -52,18 +52,10 @@ for (const [bits, group] of configs) {
   }
 }
 
-const { createWasmBackend } = await dist('kernels/wasm-backend.js');
-const { loadModel } = await dist('model/load-model.js');
-const { EdgeqTokenizer } = await dist('tokenizer/tokenizer.js');
-const { readEvalText, tokenizeText } = await dist('eval/dataset.js');
-const { compareManyWithBaseline } = await dist('eval/compare.js');
-const backend = await createWasmBackend({ threads });
-const baseline = await loadModel(baselineDir, backend);
+const { backend, baseline, tok, text, loadModel, compareManyWithBaseline } = await openEval(baselineDir, threads);
 const models = [];
 // the dequantized-fp32 reference forward (the packed low-bit core is checked against it by bench:core-accuracy)
 for (const r of runs) models.push(await loadModel(r.dir, backend, { quantized: 'dequantized' }));
-const tok = EdgeqTokenizer.load(baselineDir, baseline.config.bosTokenId, baseline.config.eosTokenIds);
-const text = tokenizeText(tok, readEvalText(path.join(root, 'fixtures/text/wiki.test.raw')));
 process.stderr.write(`evaluating ${models.length} models + FP16 on ${windows} windows…\n`);
 const res = models.length === 0 ? [] : await compareManyWithBaseline(models, baseline, text.ids, { ctx: 256, bosId: tok.bosId ?? 1, maxWindows: windows });
 
@@ -203,10 +195,9 @@ const table = [
   ...(peerBase ? [['fp16 GGUF (F16)', '16', '-', 'llama.cpp', peerBase.ppl.toFixed(3), '0', '0', '100', (peerBase.bytes / 1e6).toFixed(2), ((peerBase.bytes * 8) / peerBase.params).toFixed(3), '-']] : []),
   ...qrows.map((r) => [r.method, r.bits, r.group, r.evalIn, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), (r.bytes / 1e6).toFixed(2), r.bitsPerWeight.toFixed(3), r.seconds.toFixed(1)]),
 ];
-const w = header.map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
 const nw = res[0] ?? peerBase;
 console.log(`brown-llama-7m · WikiText-2 ctx 256 · first ${nw.windows} windows (${nw.scoredTokens} tokens) · calibration brown ${calib.join(' ')}`);
-for (const row of table) console.log(row.map((c, i) => (i === 0 || i === 3 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
+for (const line of formatTable(table, [0, 3])) console.log(line);
 if (peerRows.length) console.log('llama.cpp rows: llama_model_quantize (node-llama-cpp libllama) on edgeq\'s F16 GGUF; ppl/Δppl/KL/top-1 in llama.cpp vs its own F16 run of that GGUF; K-quant "group" = 256-weight super-block; bits/w = file bytes × 8 / params (GGUF metadata + tokenizer ≈ 0.12 bits/w of it; tensor data only: tensorBitsPerWeight in BENCH_JSON)');
 
 // Expectation from the issue: at 4 and 3 bits, GPTQ's and AWQ's mean KL each at most 0.8× RTN's.

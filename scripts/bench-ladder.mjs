@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// The data-type ladder and low-rank SVD on brown-llama-7m (issue 6), every model made by `edgeq quantize`
+// with the bundled calibration set (brown, the same samples × seqlen, seed 0, for every method) and evaluated
+// on WikiText-2 (ctx 256) against the FP16 model on the dequantized-fp32 reference forward, as
+// bench:quality does (ppl, Δppl, mean KL, top-1; the FP16 model runs once per window batch):
+//   1. uniform RTN / GPTQ / AWQ at w4 g128, w3 g128, w2 g64, and the ladder (GPTQ quantizer, --target wasm)
+//      at 2.5, 3.0, 3.5, 4.0 bpw. Bits per weight of the linears from the written checkpoint (edgeq inspect:
+//      the stored bytes of the block linears × 8 / their n·k — quantized codes + scales + zeros, low-rank
+//      factors, dense linears alike), total = every tensor's bytes. Verdict per budget: the ladder's Δppl
+//      (and KL) against the best uniform row whose linear bpw is no larger than the ladder's.
+//   2. SVD at 10 / 20 / 30 % parameter reduction (--ratio 0.9 / 0.8 / 0.7): plain vs whitened (svdllm, asvd),
+//      Δppl and whitened / plain (target ≤ 0.5); and for one low-rank model (svdllm 0.8, int8 factors) the
+//      core's perplexity (packed factors, what `edgeq eval` runs) vs the dequantized reference, within 0.5 %.
+//   3. A table, one BENCH_JSON line, and bench-results/ladder-pareto.svg (Δppl and mean KL, log y, vs linear
+//      bpw, log x; one series per method; the Pareto front over all rows ringed and joined).
+//   npm run bench:ladder [-- --windows 128 --threads 2 --quick --keep]
+//   options: --windows N|all (default 128, bench:quality's; --quick 8) · --quick (8 windows, calibration 16 × 128,
+//   sensitivity 2 × 64, whitenings plain,svdllm) · --keep (keep the checkpoints, path printed) · --threads N ·
+//   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
+//   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 ·
+//   --svd-ratios 0.9,0.8,0.7 · --whitenings plain,svdllm,asvd · --no-uniform / --no-ladder / --no-svd
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cliArgs, dist, formatTable, openEval, repoRoot as root, runQuantize } from './lib/bench-common.mjs';
+import { ladderVerdicts, svdVerdicts, verdictWord } from './lib/ladder-verdict.mjs';
+
+const { arg, flag } = cliArgs();
+const quick = flag('quick');
+const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const windowsArg = arg('windows', quick ? '8' : '128');
+const windows = windowsArg === 'all' ? undefined : Number(windowsArg);
+const threads = Number(arg('threads', 2));
+const keep = flag('keep');
+const calib = { samples: Number(arg('calib-samples', quick ? 16 : 128)), seqlen: Number(arg('calib-seqlen', quick ? 128 : 256)), seed: 0 };
+const sens = { samples: Number(arg('sensitivity-samples', quick ? 2 : 8)), seqlen: Number(arg('sensitivity-seqlen', quick ? 64 : 128)) };
+const budgets = flag('no-ladder') ? [] : list(arg('budgets', '2.5,3.0,3.5,4.0')).map(Number);
+const methods = flag('no-uniform') ? [] : list(arg('methods', 'rtn,gptq,awq'));
+const configs = list(arg('configs', '4:128,3:128,2:64')).map((s) => s.split(':').map(Number));
+const svdRatios = flag('no-svd') ? [] : list(arg('svd-ratios', '0.9,0.8,0.7')).map(Number);
+const whitenings = list(arg('whitenings', quick ? 'plain,svdllm' : 'plain,svdllm,asvd'));
+const CHECK = { ratio: svdRatios.includes(0.8) ? 0.8 : svdRatios[0], whitening: 'svdllm', factorBits: 8 };
+const CORE_TOLERANCE = 0.005;
+for (const [k, v] of Object.entries({ threads, ...(windows !== undefined ? { windows } : {}), 'calib-samples': calib.samples, 'calib-seqlen': calib.seqlen }))
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer (got ${v})`);
+
+const baselineDir = path.join(root, 'fixtures/models/brown-llama-7m');
+const calibArgs = ['--calib', 'brown', '--calib-samples', String(calib.samples), '--calib-seqlen', String(calib.seqlen), '--seed', String(calib.seed)];
+const common = ['-m', baselineDir, ...calibArgs, '--threads', String(threads)];
+const { inspectModel } = await dist('model/inspect-model.js');
+const { paretoPlotSvg } = await dist('report/bench-pareto-plot.js');
+
+// ---- the runs ----
+const jobs = [];
+for (const [bits, group] of configs)
+  for (const m of methods) jobs.push({ id: `${m}-w${bits}g${group}`, family: m, label: `w${bits} g${group}`, args: ['--method', m, '--bits', String(bits), '-g', String(group)] });
+for (const b of budgets)
+  jobs.push({
+    id: `ladder-${b}`,
+    family: 'ladder',
+    label: `≤ ${b} bpw`,
+    budget: b,
+    args: ['--method', 'ladder', '--target-bpw', String(b), '--target', 'wasm', '--quantizer', 'gptq', '--sensitivity-samples', String(sens.samples), '--sensitivity-seqlen', String(sens.seqlen)],
+  });
+for (const r of svdRatios)
+  for (const w of whitenings) jobs.push({ id: `svd-${w}-${r}`, family: 'svd', label: `${w} ${r}`, ratio: r, whitening: w, args: ['--method', 'svd', '--ratio', String(r), '--whitening', w] });
+if (svdRatios.length)
+  jobs.push({
+    id: `svd-${CHECK.whitening}-${CHECK.ratio}-int${CHECK.factorBits}`,
+    family: 'svd',
+    label: `${CHECK.whitening} ${CHECK.ratio} int${CHECK.factorBits} factors`,
+    ratio: CHECK.ratio,
+    whitening: CHECK.whitening,
+    factorBits: CHECK.factorBits,
+    coreCheck: true,
+    args: ['--method', 'svd', '--ratio', String(CHECK.ratio), '--whitening', CHECK.whitening, '--factor-bits', String(CHECK.factorBits)],
+  });
+
+/** Linear bits per weight from an inspection: stored bytes of the block linears (attention + mlp groups) over their n·k. */
+function linearStats(insp) {
+  const lin = insp.groups.filter((g) => g.group === 'attention' || g.group === 'mlp');
+  const params = lin.reduce((a, g) => a + g.params, 0);
+  const bytes = lin.reduce((a, g) => a + g.bytes, 0);
+  return { linearParams: params, linearBytes: bytes, linearBpw: (8 * bytes) / params, totalBytes: insp.bytes, params: insp.params, lowRankLinears: insp.lowRank.length };
+}
+
+const outRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeq-bench-ladder-'));
+const t00 = Date.now();
+const runs = [];
+const failures = [];
+try {
+  for (const [i, j] of jobs.entries()) {
+    const dir = path.join(outRoot, j.id);
+    process.stderr.write(`[${i + 1}/${jobs.length}] quantizing ${j.id}… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
+    const t0 = Date.now();
+    let rep;
+    try {
+      rep = runQuantize([...common, ...j.args], dir);
+    } catch (e) {
+      process.stderr.write(`  FAILED: ${e.message}\n`);
+      failures.push({ id: j.id, error: e.message });
+      continue;
+    }
+    const stats = linearStats(await inspectModel(dir));
+    const ladder = rep.ladder ? { planBitsPerWeight: rep.ladder.bitsPerWeight, budgetBytes: rep.ladder.budgetBytes, histogram: rep.ladder.histogram, estimatedLoss: rep.ladder.estimatedLoss, sensitivity: rep.ladder.sensitivity } : undefined;
+    runs.push({ ...j, args: undefined, dir, seconds: rep.seconds ?? (Date.now() - t0) / 1000, planBytes: rep.plan?.bytes, ...stats, ladder });
+    process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB, ${(runs.at(-1).seconds).toFixed(0)} s\n`);
+  }
+
+  // ---- evaluation: every model on the dequantized reference forward, in batches against the FP16 model ----
+  const ev = await openEval(baselineDir, threads);
+  const bosId = ev.tok.bosId ?? 1;
+  const BATCH = 6;
+  let baselinePpl;
+  let evalWindows;
+  let scoredTokens;
+  const checkRun = runs.find((r) => r.coreCheck);
+  const evalItems = runs.map((r) => ({ run: r, mode: 'dequantized' }));
+  if (checkRun) evalItems.push({ run: checkRun, mode: 'packed' });
+  for (let b = 0; b < evalItems.length; b += BATCH) {
+    const batch = evalItems.slice(b, b + BATCH);
+    process.stderr.write(`evaluating ${b + 1}–${b + batch.length} of ${evalItems.length} + FP16 on ${windows ?? 'all'} windows… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
+    const models = [];
+    for (const it of batch) models.push(await ev.loadModel(it.run.dir, ev.backend, { quantized: it.mode }));
+    const res = await ev.compareManyWithBaseline(models, ev.baseline, ev.text.ids, { ctx: 256, bosId, maxWindows: windows });
+    batch.forEach((it, i) => {
+      const { ppl, deltaPpl, meanKl, top1Agreement } = res[i];
+      if (it.mode === 'packed') it.run.core = { ppl, deltaPpl, meanKl, top1Agreement };
+      else Object.assign(it.run, { ppl, deltaPpl, meanKl, top1Agreement });
+    });
+    baselinePpl = res[0].baselinePpl;
+    evalWindows = res[0].windows;
+    scoredTokens = res[0].scoredTokens;
+    for (const m of models) m.dispose?.();
+  }
+  await ev.backend.dispose();
+
+  // ---- table ----
+  const fp16Bytes = fs.statSync(path.join(baselineDir, 'model.safetensors')).size;
+  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds.toFixed(0)];
+  const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'bpw (linears)', 'total MB', 'quant s'];
+  const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
+  const srows = runs.filter((r) => r.family === 'svd');
+  console.log(`brown-llama-7m · WikiText-2 ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
+  console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer gptq`);
+  console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16)');
+  for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', '16', (fp16Bytes / 1e6).toFixed(2), '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
+
+  // ---- verdicts ----
+  const asRow = (r) => ({ id: r.id, method: r.family, bpw: r.linearBpw, deltaPpl: r.deltaPpl, meanKl: r.meanKl, budget: r.budget });
+  const lv = ladderVerdicts(runs.filter((r) => r.family === 'ladder').map(asRow), runs.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asRow));
+  console.log('\nladder vs the best uniform method of no larger linear bpw:');
+  for (const v of lv) {
+    const bp = v.bestUniformByPpl;
+    const bk = v.bestUniformByKl;
+    console.log(
+      `  budget ${v.budget} bpw → ${v.bpw.toFixed(3)} bpw (${v.withinBudget ? 'within budget' : 'OVER budget'}): ` +
+        (bp ? `Δppl ${v.deltaPpl.toFixed(3)} vs ${bp.id} (${bp.bpw.toFixed(3)} bpw) ${bp.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}; ` : 'Δppl: no uniform row at or below this size → n/a; ') +
+        (bk ? `KL ${v.meanKl.toExponential(3)} vs ${bk.id} ${bk.meanKl.toExponential(3)} → ${verdictWord(v.passKl)}` : 'KL: n/a'),
+    );
+  }
+  const sv = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.whitening, deltaPpl: r.deltaPpl })));
+  if (sv.length) console.log('\nSVD, whitened vs plain (fp16 factors): Δppl ratio, target ≤ 0.5');
+  for (const v of sv)
+    console.log(`  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${verdictWord(v.pass)}`);
+  let core;
+  if (checkRun?.core) {
+    const rel = Math.abs(checkRun.core.ppl - checkRun.ppl) / checkRun.ppl;
+    core = { id: checkRun.id, corePpl: checkRun.core.ppl, dequantizedPpl: checkRun.ppl, relDiff: rel, tolerance: CORE_TOLERANCE, pass: rel <= CORE_TOLERANCE, coreMeanKlVsFp16: checkRun.core.meanKl };
+    console.log(`\ncore vs dequantized reference, ${checkRun.id} (${checkRun.lowRankLinears} low-rank linears, packed int${checkRun.factorBits} factors): ppl ${core.corePpl.toFixed(4)} vs ${core.dequantizedPpl.toFixed(4)} → ${(100 * rel).toFixed(4)} % (≤ ${100 * CORE_TOLERANCE} %) ${verdictWord(core.pass)}`);
+  }
+  if (failures.length) console.log(`\nFAILED runs (not in the table): ${failures.map((f) => f.id).join(', ')}`);
+
+  // ---- plot ----
+  const SERIES = [
+    { id: 'rtn', label: 'RTN', color: '#d73027', shape: 'circle' },
+    { id: 'gptq', label: 'GPTQ', color: '#4575b4', shape: 'square' },
+    { id: 'awq', label: 'AWQ', color: '#fdae61', shape: 'circle' },
+    { id: 'ladder', label: 'ladder (GPTQ, wasm)', color: '#1a9850', shape: 'diamond' },
+    { id: 'svd-plain', label: 'SVD plain', color: '#bbbbbb', shape: 'triangle' },
+    { id: 'svd-svdllm', label: 'SVD-LLM', color: '#7b3294', shape: 'triangle' },
+    { id: 'svd-asvd', label: 'ASVD', color: '#c2a5cf', shape: 'triangle' },
+  ];
+  const seriesOf = (r) => (r.family === 'svd' ? `svd-${r.whitening}` : r.family);
+  const pts = (key) => runs.map((r) => ({ series: seriesOf(r), label: r.label, x: r.linearBpw, y: r[key] }));
+  const used = new Set(runs.map(seriesOf));
+  const svg = paretoPlotSvg({
+    title: `brown-llama-7m: quality vs linear bits per weight (WikiText-2 ctx 256, ${evalWindows} windows, FP16 ppl ${baselinePpl.toFixed(2)})`,
+    xLabel: 'bits per weight (block linears)',
+    xLog: true,
+    series: SERIES.filter((s) => used.has(s.id)),
+    panels: [
+      { id: 'dppl', title: 'Δppl vs FP16 (log)', yLabel: 'Δppl', yLog: true, points: pts('deltaPpl') },
+      { id: 'kl', title: 'mean KL vs FP16 (log)', yLabel: 'mean KL (nats)', yLog: true, points: pts('meanKl') },
+    ],
+  });
+  const svgFile = path.join(root, 'bench-results/ladder-pareto.svg');
+  fs.mkdirSync(path.dirname(svgFile), { recursive: true });
+  fs.writeFileSync(svgFile, svg);
+  console.log(`\nplot: ${svgFile}`);
+  if (keep) console.log(`checkpoints kept in ${outRoot}`);
+  const clean = runs.map(({ dir, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
+  console.log(
+    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
+  );
+} finally {
+  if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });
+}

@@ -1,0 +1,57 @@
+// Verdicts of `npm run bench:ladder` (pure; unit-tested in test/unit/bench-ladder-verdict.test.ts).
+//
+// ladderVerdicts: for each ladder row, the uniform rows whose linear bits per weight is no larger than the
+// ladder's (a tolerance of 1e-9 for rounding) are its competitors; the ladder passes on Δppl when its Δppl is
+// at or below the smallest competitor Δppl, and on KL likewise (each against its own best competitor). No
+// competitor: pass = null (nothing of no larger size to beat). Also whether the ladder met its budget.
+//
+// svdVerdicts: per ratio, whitened Δppl / plain Δppl for each whitening ≠ plain; target ≤ 0.5. A plain Δppl
+// ≤ 0 makes the ratio meaningless (null).
+
+const EPS = 1e-9;
+
+/**
+ * @typedef {{ id: string, method: string, bpw: number, deltaPpl: number, meanKl: number, budget?: number }} Row
+ * @param {Row[]} ladder
+ * @param {Row[]} uniform
+ */
+export function ladderVerdicts(ladder, uniform) {
+  return ladder.map((l) => {
+    const comp = uniform.filter((u) => u.bpw <= l.bpw + EPS);
+    const bestBy = (key) => comp.reduce((best, u) => (best === null || u[key] < best[key] ? u : best), null);
+    const bp = bestBy('deltaPpl');
+    const bk = bestBy('meanKl');
+    return {
+      id: l.id,
+      budget: l.budget ?? null,
+      bpw: l.bpw,
+      withinBudget: l.budget === undefined ? null : l.bpw <= l.budget + EPS,
+      deltaPpl: l.deltaPpl,
+      meanKl: l.meanKl,
+      bestUniformByPpl: bp ? { id: bp.id, bpw: bp.bpw, deltaPpl: bp.deltaPpl } : null,
+      bestUniformByKl: bk ? { id: bk.id, bpw: bk.bpw, meanKl: bk.meanKl } : null,
+      passPpl: bp ? l.deltaPpl <= bp.deltaPpl : null,
+      passKl: bk ? l.meanKl <= bk.meanKl : null,
+    };
+  });
+}
+
+/**
+ * @param {{ ratio: number, whitening: string, deltaPpl: number }[]} rows
+ * @param {number} [target]
+ */
+export function svdVerdicts(rows, target = 0.5) {
+  const out = [];
+  const ratios = [...new Set(rows.map((r) => r.ratio))].sort((a, b) => b - a);
+  for (const ratio of ratios) {
+    const plain = rows.find((r) => r.ratio === ratio && r.whitening === 'plain');
+    for (const w of rows.filter((r) => r.ratio === ratio && r.whitening !== 'plain')) {
+      const ratioVsPlain = plain && plain.deltaPpl > 0 ? w.deltaPpl / plain.deltaPpl : null;
+      out.push({ ratio, reduction: Math.round((1 - ratio) * 1000) / 10, whitening: w.whitening, deltaPpl: w.deltaPpl, plainDeltaPpl: plain?.deltaPpl ?? null, ratioVsPlain, target, pass: ratioVsPlain === null ? null : ratioVsPlain <= target });
+    }
+  }
+  return out;
+}
+
+/** PASS / FAIL / n/a for a boolean-or-null verdict. */
+export const verdictWord = (v) => (v === null || v === undefined ? 'n/a' : v ? 'PASS' : 'FAIL');
