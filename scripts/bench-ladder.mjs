@@ -18,7 +18,8 @@
 //   sensitivity 2 × 64, whitenings plain,svdllm) · --keep (keep the checkpoints, path printed) · --threads N ·
 //   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
 //   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 ·
-//   --svd-ratios 0.9,0.8,0.7 · --whitenings plain,svdllm,asvd · --no-uniform / --no-ladder / --no-svd
+//   --svd-ratios 0.9,0.8,0.7 · --whitenings plain,svdllm,asvd · --no-uniform / --no-ladder / --no-svd ·
+//   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,6 +50,15 @@ const calibArgs = ['--calib', 'brown', '--calib-samples', String(calib.samples),
 const common = ['-m', baselineDir, ...calibArgs, '--threads', String(threads)];
 const { inspectModel } = await dist('model/inspect-model.js');
 const { paretoPlotSvg } = await dist('report/bench-pareto-plot.js');
+
+// --replot FILE: redraw the SVG from the BENCH_JSON line of an earlier run's output, nothing else
+if (arg('replot')) {
+  const line = fs.readFileSync(arg('replot'), 'utf8').split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (!line) throw new Error(`--replot: no BENCH_JSON line in ${arg('replot')}`);
+  const j = JSON.parse(line.slice('BENCH_JSON '.length));
+  console.log(`plot: ${writePlot(j.rows, j.windows, j.baselinePpl)}`);
+  process.exit(0);
+}
 
 // ---- the runs ----
 const jobs = [];
@@ -171,7 +181,19 @@ try {
   }
   if (failures.length) console.log(`\nFAILED runs (not in the table): ${failures.map((f) => f.id).join(', ')}`);
 
-  // ---- plot ----
+  const svgFile = writePlot(runs, evalWindows, baselinePpl);
+  console.log(`\nplot: ${svgFile}`);
+  if (keep) console.log(`checkpoints kept in ${outRoot}`);
+  const clean = runs.map(({ dir, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
+  console.log(
+    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
+  );
+} finally {
+  if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });
+}
+
+/** The SVG Pareto plot of the rows (Δppl and mean KL, log y, vs linear bpw, log x) → bench-results/ladder-pareto.svg. */
+function writePlot(runs, evalWindows, baselinePpl) {
   const SERIES = [
     { id: 'rtn', label: 'RTN', color: '#d73027', shape: 'circle' },
     { id: 'gptq', label: 'GPTQ', color: '#4575b4', shape: 'square' },
@@ -197,12 +219,5 @@ try {
   const svgFile = path.join(root, 'bench-results/ladder-pareto.svg');
   fs.mkdirSync(path.dirname(svgFile), { recursive: true });
   fs.writeFileSync(svgFile, svg);
-  console.log(`\nplot: ${svgFile}`);
-  if (keep) console.log(`checkpoints kept in ${outRoot}`);
-  const clean = runs.map(({ dir, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
-  console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
-  );
-} finally {
-  if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });
+  return svgFile;
 }

@@ -40,7 +40,7 @@ export interface PlotPanel {
 export interface ParetoPlotSpec {
   title: string;
   xLabel: string;
-  /** log x axis (ticks 1, 1.5, 2, 3, 4, 6, 8 × 10^k): spreads 2–4 bits apart from 8–16. */
+  /** log x axis (ticks 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k): spreads 2–4 bits apart from 8–16. */
   xLog?: boolean;
   series: readonly PlotSeries[];
   panels: readonly PlotPanel[];
@@ -85,9 +85,9 @@ export function logDomain(min: number, max: number): { domain: [number, number];
   return { domain: [ticks[0]!, ticks[ticks.length - 1]!], ticks };
 }
 
-const X_LOG_MANTISSAS = [1, 1.5, 2, 3, 4, 6, 8];
+const X_LOG_MANTISSAS = [1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8];
 
-/** A log domain padded 10 % beyond [min, max] (positive), ticks at 1, 1.5, 2, 3, 4, 6, 8 × 10^k inside it. */
+/** A log domain padded 10 % beyond [min, max] (positive), ticks at 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k inside it. */
 export function logDomainFine(min: number, max: number): { domain: [number, number]; ticks: number[] } {
   if (!(min > 0) || !(max > 0) || !Number.isFinite(min) || !Number.isFinite(max)) throw new RangeError(`logDomainFine: needs positive finite bounds, got ${min}, ${max}`);
   if (min > max) [min, max] = [max, min];
@@ -197,6 +197,9 @@ function panelSvg(spec: ParetoPlotSpec, index: number): string {
       ),
     );
   });
+  if (panel.points.some((p) => g.y.log && !(p.y > 0))) {
+    out.push(`<text class="note" x="${px(g.left + 6)}" y="${px(g.top + 12)}">markers on the bottom axis: ${escapeXml(panel.yLabel)} ≤ 0</text>`);
+  }
   out.push('</g>');
   return out.join('\n');
 }
@@ -209,7 +212,7 @@ export function paretoPlotSvg(spec: ParetoPlotSpec): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" ${attrs({ viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: 'img', 'aria-label': spec.title })}>`,
     `<title>${escapeXml(spec.title)}</title>`,
-    '<style>text{font:12px sans-serif;fill:#222}.panel-title{font-weight:bold;font-size:13px}.grid{stroke:#e5e5e5}.axis-line{stroke:#444}' +
+    '<style>text{font:12px sans-serif;fill:#222}.panel-title{font-weight:bold;font-size:13px}.note{font-size:11px;fill:#666}.grid{stroke:#e5e5e5}.axis-line{stroke:#444}' +
       '.pt{stroke:#222;stroke-width:0.8}.front-ring{fill:none;stroke:#111;stroke-width:1.2}.front-line{fill:none;stroke:#111;stroke-width:1.2;stroke-dasharray:5 4}</style>',
     `<rect x="0" y="0" width="${w}" height="${h}" fill="#fff"/>`,
     `<text class="panel-title" x="10" y="16">${escapeXml(spec.title)}</text>`,

@@ -2,7 +2,7 @@
  * The bench:ladder Pareto plot (src/report/bench-pareto-plot.ts): well-formed XML (checked by a small
  * tokenizer here, independent of the writer), one marker per point per panel carrying its values, the
  * Pareto flags equal to a brute-force O(n²) dominance check, axis domains covering every point, log axes
- * with decade (y) or 1-1.5-2-3-4-6-8 (x) ticks, and values ≤ 0 clamped onto a log axis's floor.
+ * with decade (y) or 1-1.25-1.5-2-2.5-3-4-5-6-8 (x) ticks, and values ≤ 0 clamped onto a log axis's floor.
  */
 import { describe, expect, it } from 'vitest';
 import { logDomain, logDomainFine, panelGeometry, paretoPlotSvg, type ParetoPlotSpec, type PlotPoint } from '../../src/report/bench-pareto-plot.js';
@@ -148,6 +148,7 @@ describe('paretoPlotSvg', () => {
     expect(g0.y.map(-0.5)).toBeCloseTo(g0.bottom, 9);
     const clamped = elements.filter((e) => e.attrs['data-clamped'] === 'true');
     expect(clamped).toHaveLength(1);
+    expect(svg).toContain('markers on the bottom axis: Δppl vs FP16 ≤ 0');
     expect(panelGeometry(SPEC, 1).y.log).toBe(false);
     const yAxes = elements.filter((e) => e.attrs['class'] === 'axis y-axis');
     expect(yAxes.map((e) => e.attrs['data-scale'])).toEqual(['log', 'linear']);
@@ -161,10 +162,10 @@ describe('log domains', () => {
     expect(() => logDomain(0, 1)).toThrow(RangeError);
   });
 
-  it('logDomainFine: ±10 % around [min, max], ticks 1-1.5-2-3-4-6-8 × 10^k inside', () => {
+  it('logDomainFine: ±10 % around [min, max], ticks 1-1.25-1.5-2-2.5-3-4-5-6-8 × 10^k inside', () => {
     const d = logDomainFine(2.5, 14.4);
     expect(d.domain[0]).toBeCloseTo(2.5 / 1.1, 4);
     expect(d.domain[1]).toBeCloseTo(14.4 * 1.1, 4);
-    expect(d.ticks).toEqual([3, 4, 6, 8, 10, 15]);
+    expect(d.ticks).toEqual([2.5, 3, 4, 5, 6, 8, 10, 12.5, 15]);
   });
 });
