@@ -50,6 +50,14 @@ export interface MatmulBackend {
   prepareWeight(w: Float32Array, n: number, k: number): WeightHandle;
   /** The same, band by band (see WeightWriter); optional: without it callers use prepareWeight. */
   beginWeight?(n: number, k: number): WeightWriter;
+  /**
+   * Lends a prepared weight's own storage as a row-major (n, k) fp32 array (contents unspecified), e.g. to
+   * read and solve the weight's next values in memory the backend already holds; the handle cannot be used
+   * until repackWeight. Optional (with repackWeight).
+   */
+  unpackWeight?(h: WeightHandle): Float32Array;
+  /** Packs w (n, k) row-major — which may be the array unpackWeight lent — into h's storage; h is usable again. */
+  repackWeight?(h: WeightHandle, w: Float32Array): void;
   /** Y[m, n] = X[m, k] · Wᵀ   (x row-major [m,k]); returns out (allocated if not given). */
   matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array;
   /**

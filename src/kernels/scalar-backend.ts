@@ -22,6 +22,7 @@ import { lowbitMatmulRef } from './lowbit-oracle.js';
 import { makePlan, type LowbitPlan } from './lowbit-plan.js';
 
 class ScalarWeight implements WeightHandle {
+  lent = false;
   constructor(
     readonly n: number,
     readonly k: number,
@@ -96,11 +97,12 @@ export class ScalarBackend implements MatmulBackend {
     return wr;
   }
 
-  private data(w: WeightHandle): Float32Array {
+  private data(w: WeightHandle, lentOk = false): Float32Array {
     if (!(w instanceof ScalarWeight)) {
       throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was not prepared by this scalar backend');
     }
     if (!w.data) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was already freed');
+    if (w.lent && !lentOk) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle is lent out (unpackWeight) until repackWeight');
     return w.data;
   }
 
@@ -110,6 +112,20 @@ export class ScalarBackend implements MatmulBackend {
     const y = out ?? new Float32Array(m * w.n);
     matmulRef(x, m, data, w.n, w.k, y);
     return y;
+  }
+
+  unpackWeight(w: WeightHandle): Float32Array {
+    const data = this.data(w);
+    (w as ScalarWeight).lent = true;
+    return data;
+  }
+
+  repackWeight(w: WeightHandle, values: Float32Array): void {
+    const h = w as ScalarWeight;
+    const data = this.data(w, true);
+    checkWeightArgs(values, h.n, h.k);
+    if (values !== data) data.set(values.subarray(0, h.n * h.k));
+    h.lent = false;
   }
 
   matmulPrefix(x: Float32Array, m: number, w: WeightHandle, rows: number, out?: Float32Array): Float32Array {

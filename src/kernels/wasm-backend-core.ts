@@ -54,6 +54,8 @@ const FN_GEMV_TILES = 2;
 const FN_DOT = 3;
 
 class WasmWeight implements WeightHandle {
+  /** Storage lent out by unpackWeight: not a packed weight until repackWeight. */
+  lent = false;
   constructor(
     readonly n: number,
     readonly k: number,
@@ -212,13 +214,33 @@ export class WasmBackend implements MatmulBackend {
     w.ptr = 0;
   }
 
-  private weight(w: WeightHandle): WasmWeight {
+  private weight(w: WeightHandle, lentOk = false): WasmWeight {
     this.live();
     if (!(w instanceof WasmWeight) || w.owner !== this) {
       throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was not prepared by this wasm backend');
     }
     if (w.ptr === 0) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle was already freed');
+    if (w.lent && !lentOk) throw new EdgeqError('E_MATMUL_HANDLE', 'weight handle is lent out (unpackWeight) until repackWeight');
     return w;
+  }
+
+  /** The weight's panels (≥ n·k floats) as a row-major (n, k) array over the same wasm memory. */
+  unpackWeight(h: WeightHandle): Float32Array {
+    const w = this.weight(h);
+    w.lent = true;
+    return this.heap.f32.subarray(w.ptr >>> 2, (w.ptr >>> 2) + w.n * w.k);
+  }
+
+  /**
+   * Packs values into h's own storage. When values is the array unpackWeight lent, this runs in place: rows
+   * [r0, r0 + c) of a chunk (r0 a multiple of NR) occupy exactly the bytes their panels go to, and each
+   * chunk is copied to the staging buffer before its panels are written.
+   */
+  repackWeight(h: WeightHandle, values: Float32Array): void {
+    const w = this.weight(h, true);
+    checkWeightArgs(values, w.n, w.k);
+    this.pack(w.ptr, values, w.n, w.k);
+    w.lent = false;
   }
 
   matmul(x: Float32Array, m: number, w: WeightHandle, out?: Float32Array): Float32Array {

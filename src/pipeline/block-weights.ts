@@ -66,11 +66,22 @@ export function freeBlockWeights(w: BlockWeights): void {
   for (const l of Object.values(w.linears)) l.free();
 }
 
-/** The fp32 weight of `role`: the block's own (e.g. AWQ-scaled) copy, or read from the checkpoint when not held. */
+/** The PackedBlock made from a BlockF32, if any (linearWeightF32 reads into its storage). */
+const packedOf = new WeakMap<BlockF32, PackedBlock>();
+
+/**
+ * The fp32 weight of `role` for its solve: the block's own (e.g. AWQ-scaled) copy, or read from the checkpoint
+ * when not held — into the storage of the block's packed copy when a PackedBlock of `b` exists (see
+ * PackedBlock.readForSolve: the original is not run again before replace(role), and the block then holds one
+ * copy of this weight, not two).
+ */
 export async function linearWeightF32(reader: TensorReader, b: BlockF32, role: LinearRole): Promise<Float32Array> {
   const lin = b.linears[role];
   if (lin.w.length > 0 || lin.n * lin.k === 0) return lin.w;
-  return reader.readF32(linearWeightName(b.layer, LLAMA_LINEARS.find((s) => s.role === role)!), { checkFinite: true });
+  const name = linearWeightName(b.layer, LLAMA_LINEARS.find((s) => s.role === role)!);
+  const packed = packedOf.get(b);
+  if (packed) return packed.readForSolve(reader, role, name);
+  return reader.readF32(name, { checkFinite: true });
 }
 
 /** About this many bytes of fp32 rows per checkpoint read when a weight is packed straight from it. */
@@ -118,8 +129,17 @@ export class HandleLinear implements Linear {
     return this.outFeatures * this.inFeatures * 4;
   }
 
+  /** Set while the weight's storage is lent out for its solve (PackedBlock.readForSolve): it cannot run. */
+  lent = false;
+
+  /** The backend weight (null once freed). */
+  get weight(): WeightHandle | null {
+    return this.handle;
+  }
+
   forward(x: Float32Array, m: number, out?: Float32Array): Float32Array {
     if (!this.handle) throw new Error('this linear was freed');
+    if (this.lent) throw new Error('this linear is being solved: its packed weight was given up for the solve (PackedBlock.replace it first)');
     const y = this.backend.matmul(x, m, this.handle, out);
     if (this.bias) addBiasRows(y, this.bias, m, this.outFeatures);
     return y;
@@ -161,17 +181,48 @@ export class PackedBlock {
       for (const l of Object.values(linears)) l.free();
       throw err;
     }
-    return new PackedBlock(backend, b, linears);
+    const packed = new PackedBlock(backend, b, linears);
+    packedOf.set(b, packed);
+    return packed;
   }
 
-  /** The runnable `role` now computes with w (n, k) (the old copy is freed first, its space reused). */
+  /**
+   * Weight `name` of `role` read from `reader` (by bands, NaN/Inf refused) into the storage of its packed copy,
+   * lent as a plain (n, k) array (MatmulBackend.unpackWeight): the solver may work in it and replace(role, it)
+   * packs it back where it is. Until then `role` cannot run (it throws). Without the backend's support: a
+   * plain read.
+   */
+  async readForSolve(reader: TensorReader, role: LinearRole, name: string): Promise<Float32Array> {
+    const lin = this.weights.linears[role];
+    const h = lin instanceof HandleLinear ? lin.weight : null;
+    if (!h || !this.backend.unpackWeight || !this.backend.repackWeight || !reader.readF32Range) return reader.readF32(name, { checkFinite: true });
+    const { n, k } = this.b.linears[role];
+    (lin as HandleLinear).lent = true;
+    const view = this.backend.unpackWeight(h);
+    const rows = Math.max(1, Math.floor(PACK_BAND_BYTES / 4 / Math.max(1, k)));
+    for (let r0 = 0; r0 < n; r0 += rows) {
+      const count = Math.min(rows, n - r0);
+      view.set(await reader.readF32Range(name, r0 * k, count * k, { checkFinite: true }), r0 * k);
+    }
+    return view;
+  }
+
+  /** The runnable `role` now computes with w (n, k): packed into the old copy's storage (w may be the array readForSolve lent). */
   replace(role: LinearRole, w: Float32Array): void {
     const l = this.b.linears[role];
-    this.weights.linears[role].free();
+    const lin = this.weights.linears[role];
+    const h = lin instanceof HandleLinear ? lin.weight : null;
+    if (h && this.backend.repackWeight) {
+      this.backend.repackWeight(h, w);
+      (lin as HandleLinear).lent = false;
+      return;
+    }
+    lin.free();
     this.weights.linears[role] = new HandleLinear(this.backend, this.backend.prepareWeight(w, l.n, l.k), l.bias);
   }
 
   free(): void {
+    packedOf.delete(this.b);
     freeBlockWeights(this.weights);
   }
 }

@@ -15,7 +15,7 @@ import { writeSafetensors, type TensorWithData } from '../../src/formats/safeten
 import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { createScalarBackend } from '../../src/kernels/scalar-backend.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
-import { freeBlockWeights, PackedBlock, prepareWeightFromReader, readBlockF32, toBlockWeights } from '../../src/pipeline/block-weights.js';
+import { freeBlockWeights, linearWeightF32, PackedBlock, prepareWeightFromReader, readBlockF32, toBlockWeights } from '../../src/pipeline/block-weights.js';
 
 let dir: string;
 let wasmBackend: MatmulBackend;
@@ -93,6 +93,25 @@ describe('WeightWriter (beginWeight) = prepareWeight', () => {
       }
       expect(() => backend.matmulPrefix!(new Float32Array(k), 1, h, n + 1)).toThrow(EdgeqError);
       backend.freeWeight(h);
+    });
+  }
+
+  for (const name of ['scalar', 'wasm'] as const) {
+    it(`${name}: unpackWeight lends the storage; repackWeight of that very array packs in place (several staging chunks)`, () => {
+      const backend = name === 'wasm' ? wasmBackend : createScalarBackend();
+      const [n, k] = [1203, 2048]; // 4 MiB staging chunks of 512 rows: 3 chunks, the last panel partial
+      const h = backend.prepareWeight(rand(n * k, 1), n, k);
+      const lent = backend.unpackWeight!(h);
+      expect(lent.length).toBe(n * k);
+      expect(() => backend.matmul(new Float32Array(k), 1, h)).toThrow(EdgeqError);
+      const values = rand(n * k, 2);
+      lent.set(values);
+      backend.repackWeight!(h, lent);
+      const x = rand(6 * k, 3);
+      const ref = backend.prepareWeight(values, n, k);
+      expect(bits(backend.matmul(x, 6, h))).toEqual(bits(backend.matmul(x, 6, ref)));
+      backend.freeWeight(h);
+      backend.freeWeight(ref);
     });
   }
 
@@ -189,6 +208,49 @@ describe('prepareWeightFromReader and PackedBlock', () => {
       await ckpt.close();
     }
   });
+
+  for (const name of ['wasm', 'scalar'] as const) {
+    it(`${name}: linearWeightF32 of a packed block reads into the packed copy's storage; replace packs it back in place`, async () => {
+      const backend = name === 'wasm' ? wasmBackend : createScalarBackend();
+      const file = path.join(dir, `solve-${name}.safetensors`);
+      await writeBlock(file, c);
+      const ckpt = await SafetensorsCheckpoint.open(file);
+      try {
+        const full = await readBlockF32(ckpt, c, 0);
+        const lean = await readBlockF32(ckpt, c, 0, { weights: false });
+        const packed = await PackedBlock.create(backend, ckpt, lean);
+        try {
+          for (const role of ['gate_proj', 'q_proj', 'down_proj'] as const) {
+            const { n, k } = full.linears[role];
+            const w = await linearWeightF32(ckpt, lean, role);
+            expect(bits(w)).toEqual(bits(full.linears[role].w)); // the checkpoint's values
+            expect(() => packed.weights.linears[role].forward(new Float32Array(k), 1)).toThrow(/being solved/);
+            for (let i = 0; i < w.length; i++) w[i] = Math.fround(w[i]! * 0.5 - 0.125); // "solve" in place
+            const expected = w.slice();
+            packed.replace(role, w);
+            const x = rand(9 * k, 11);
+            const ref = backend.prepareWeight(expected, n, k);
+            expect(bits(packed.weights.linears[role].forward(x, 9))).toEqual(bits(backend.matmul(x, 9, ref)));
+            backend.freeWeight(ref);
+          }
+          // a solve that returns another array (e.g. a low-rank product) is packed into the same storage too
+          const { n, k } = full.linears.up_proj;
+          await linearWeightF32(ckpt, lean, 'up_proj');
+          const other = rand(n * k, 77);
+          packed.replace('up_proj', other);
+          const x = rand(4 * k, 12);
+          expect(bits(packed.weights.linears.up_proj.forward(x, 4))).toEqual(bits(backend.matmul(x, 4, backend.prepareWeight(other, n, k))));
+        } finally {
+          packed.free();
+        }
+        // once freed, the block is read from the checkpoint again (a fresh array)
+        const again = await linearWeightF32(ckpt, lean, 'o_proj');
+        expect(bits(again)).toEqual(bits(full.linears.o_proj.w));
+      } finally {
+        await ckpt.close();
+      }
+    });
+  }
 
   it('a NaN in the checkpoint is refused naming the tensor and its index, and nothing stays allocated', async () => {
     const file = path.join(dir, 'poisoned.safetensors');
