@@ -224,15 +224,16 @@ export function gramOutputMse(w: Float32Array, wq: Float32Array, n: number, k: n
 /**
  * searchClip's search (same candidates, same per-(row, group) choice) with its loss, the squared error of the
  * group-partial outputs, taken over every token through G = XᵀX: Δ_rg G_g Δ_rgᵀ. searchClip on the same
- * tokens is its reference.
+ * tokens is its reference. With `loHi` (for asymmetric grids) the candidates also include every clamp to
+ * [min·a, max·b] with a, b ∈ {1, 1 − 1/nGrid, …} (the same shrink steps, one per side): an asymmetric grid's
+ * range has two ends, and AutoAWQ's ±|w|max·shrink only ever moves the longer one.
  */
-export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64Array, grid: GridSpec, fq: FakeQuant, backend: MatmulBackend, opts: { nGrid?: number; maxShrink?: number; twoSided?: boolean } = {}): Float32Array {
+export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64Array, grid: GridSpec, fq: FakeQuant, backend: MatmulBackend, opts: { nGrid?: number; maxShrink?: number; loHi?: boolean } = {}): Float32Array {
   const nGrid = opts.nGrid ?? 20;
-  const maxShrink = opts.maxShrink ?? 0.5;
+  const steps = Math.floor((opts.maxShrink ?? 0.5) * nGrid);
   const gs = grid.groupSize > 0 ? grid.groupSize : k;
   const groups = Math.ceil(k / gs);
   const gOf = (j: number): number => Math.floor(j / k) * groups + Math.floor((j % k) / gs);
-  // per (row, group): AutoAWQ's candidates clamp to ±|w|max·shrink; the two-sided ones to [min, max]·shrink
   const orgMax = new Float32Array(n * groups);
   const orgLo = new Float32Array(n * groups);
   const orgHi = new Float32Array(n * groups);
@@ -242,29 +243,43 @@ export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64
     orgLo[gi] = Math.min(orgLo[gi], w[j]);
     orgHi[gi] = Math.max(orgHi[gi], w[j]);
   }
+  // candidates (lower bound, upper bound) per (row, group): AutoAWQ's ±|w|max·(1 − i/nGrid), then [min·a, max·b]
+  const cands: { lo: (gi: number) => number; hi: (gi: number) => number }[] = [];
+  for (let i = 0; i < steps; i++) {
+    const sh = 1 - i / nGrid;
+    cands.push({ lo: (gi) => -orgMax[gi] * sh, hi: (gi) => orgMax[gi] * sh });
+  }
+  if (opts.loHi)
+    for (let i = 0; i < steps; i++)
+      for (let j = 0; j < steps; j++) {
+        if (i === 0 && j === 0) continue; // the unclipped weight, already the first candidate
+        const a = 1 - i / nGrid;
+        const b = 1 - j / nGrid;
+        cands.push({ lo: (gi) => orgLo[gi] * a, hi: (gi) => orgHi[gi] * b });
+      }
   const best = new Float64Array(n * groups).fill(Infinity);
   const bestLo = new Float32Array(n * groups);
   const bestHi = new Float32Array(n * groups);
   const cur = new Float32Array(n * k);
   const delta = new Float32Array(n * k);
-  const families = opts.twoSided ? [false, true] : [false];
-  for (const two of families)
-    for (let i = 0; i < Math.floor(maxShrink * nGrid); i++) {
-      if (two && i === 0) continue; // shrink 1 is the unclipped weight, already a candidate
-      const shrink = 1 - i / nGrid;
-      const lo = (gi: number): number => (two ? orgLo[gi] : -orgMax[gi]) * shrink;
-      const hi = (gi: number): number => (two ? orgHi[gi] : orgMax[gi]) * shrink;
-      for (let j = 0; j < n * k; j++) cur[j] = Math.min(hi(gOf(j)), Math.max(lo(gOf(j)), w[j]));
-      const q = fq(cur, n, k, grid);
-      for (let j = 0; j < n * k; j++) delta[j] = q[j] - w[j];
-      const err = gramRowGroupErrors(delta, n, k, g, gs, backend);
-      for (let j = 0; j < n * groups; j++)
-        if (err[j] < best[j]) {
-          best[j] = err[j];
-          bestLo[j] = lo(j);
-          bestHi[j] = hi(j);
-        }
+  const lo = new Float32Array(n * groups);
+  const hi = new Float32Array(n * groups);
+  for (const cand of cands) {
+    for (let gi = 0; gi < n * groups; gi++) {
+      lo[gi] = cand.lo(gi);
+      hi[gi] = cand.hi(gi);
     }
+    for (let j = 0; j < n * k; j++) cur[j] = Math.min(hi[gOf(j)], Math.max(lo[gOf(j)], w[j]));
+    const q = fq(cur, n, k, grid);
+    for (let j = 0; j < n * k; j++) delta[j] = q[j] - w[j];
+    const err = gramRowGroupErrors(delta, n, k, g, gs, backend);
+    for (let gi = 0; gi < n * groups; gi++)
+      if (err[gi] < best[gi]) {
+        best[gi] = err[gi];
+        bestLo[gi] = lo[gi];
+        bestHi[gi] = hi[gi];
+      }
+  }
   const out = new Float32Array(n * k);
   for (let j = 0; j < n * k; j++) out[j] = Math.min(bestHi[gOf(j)], Math.max(bestLo[gOf(j)], w[j]));
   return out;

@@ -43,8 +43,8 @@ export interface AwqOptions {
   clipTokens?: number;
   /** Clip q_proj/k_proj too (AutoAWQ skips them). */
   clipQK?: boolean;
-  /** Clip candidates also [min, max]·shrink per group (asymmetric grids), besides AutoAWQ's ±|w|max·shrink. */
-  clipTwoSided?: boolean;
+  /** Asymmetric grids: clip candidates also [min·a, max·b] per group, besides AutoAWQ's ±|w|max·shrink (default true). */
+  clipLoHi?: boolean;
   /** Calibration tokens the attention/MLP scale searches run on (whole sequences from the start; default 4096: a CPU budget — AutoAWQ uses 64K). */
   searchTokens?: number;
 }
@@ -206,7 +206,7 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, acts: CalibAc
     for (const role of roles) {
       const l = L[role];
       if (opts.clipTokens === undefined) {
-        l.w = searchClipGram(l.w, l.n, l.k, cap.gram[inputOf[role]], gridFor(role), fakeQuant, backend, { twoSided: opts.clipTwoSided && !gridFor(role).sym });
+        l.w = searchClipGram(l.w, l.n, l.k, cap.gram[inputOf[role]], gridFor(role), fakeQuant, backend, { loHi: (opts.clipLoHi ?? true) && !gridFor(role).sym });
         continue;
       }
       const rows = S * T;
