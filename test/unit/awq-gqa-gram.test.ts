@@ -4,7 +4,9 @@
  *     quantization) leaves the fp block output unchanged, and the o_proj columns of the two query heads
  *     sharing a KV head get that v channel's scale;
  *   - the Gram-matrix losses equal the direct ones: gramOutputMse vs the MSE of X·Wᵀ and X·Ŵᵀ computed
- *     token by token, searchClipGram vs searchClip (direct partial outputs) on the same tokens.
+ *     token by token, searchClipGram vs searchClip (direct partial outputs) on the same tokens;
+ *   - the lo/hi clip candidates (asymmetric grids) lower every (row, group)'s partial-output error, measured
+ *     token by token, versus AutoAWQ's candidates alone.
  */
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/arch/registry.js';
@@ -164,5 +166,29 @@ describe('Gram-matrix losses equal the direct token-by-token ones', () => {
     let clipped = 0;
     for (let i = 0; i < n * k; i++) if (fast[i] !== w[i]) clipped++;
     expect(clipped).toBeGreaterThan(0);
+  });
+
+  it('lo/hi clip candidates never raise a group-partial output error (direct check) and do lower some', () => {
+    const autoawq = quantizeRtnFake(searchClipGram(w, n, k, gram, GRID, quantizeRtnFake, backend), n, k, GRID);
+    const lohi = quantizeRtnFake(searchClipGram(w, n, k, gram, GRID, quantizeRtnFake, backend, { loHi: true }), n, k, GRID);
+    const gs = GRID.groupSize;
+    const partialErr = (wq: Float32Array, r: number, c0: number): number => {
+      let e = 0;
+      for (let t = 0; t < rows; t++) {
+        let d = 0;
+        for (let c = c0; c < c0 + gs; c++) d += x[t * k + c]! * (wq[r * k + c]! - w[r * k + c]!);
+        e += d * d;
+      }
+      return e;
+    };
+    let lower = 0;
+    for (let r = 0; r < n; r++)
+      for (let c0 = 0; c0 < k; c0 += gs) {
+        const a = partialErr(autoawq, r, c0);
+        const b = partialErr(lohi, r, c0);
+        expect(b).toBeLessThanOrEqual(a * (1 + 1e-4) + 1e-9);
+        if (b < a * (1 - 1e-3)) lower++;
+      }
+    expect(lower).toBeGreaterThan(0);
   });
 });
