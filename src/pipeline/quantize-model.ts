@@ -226,11 +226,14 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
               report = { name, qtype: res.q.qtype, gptqLoss: res.loss, regriddedGroups: res.regriddedGroups };
               await writer.writeQuantized(name, res.q);
             } else {
-              const r = await solveUnquantized(entry, req.treatments?.get(name), w, extra, req.backend, writer);
+              // a weight read for its solve may live in the backend's memory (PackedBlock.readForSolve), which a
+              // backend call during a randomized SVD can grow: keep a JS copy for these (dense / low-rank) linears
+              const own = fresh ? Float32Array.from(w) : w;
+              const r = await solveUnquantized(entry, req.treatments?.get(name), own, extra, req.backend, writer);
               wq = r.wq;
               report = { name, qtype: r.qtype };
             }
-            const rel = fresh && entry.kind === 'quantized' ? await relErrorFromSource(ckpt, name, lin.k, wq) : relError(w, wq);
+            const rel = fresh ? await relErrorFromSource(ckpt, name, lin.k, wq) : relError(w, wq);
             if (lin.w.length > 0) lin.w = wq; // later groups see the quantized weights
             packed?.replace(role, wq);
             layers.push({ ...report, relWeightError: rel, seconds: (performance.now() - t1) / 1000 });
