@@ -113,8 +113,8 @@ try {
     }
     const stats = linearStats(await inspectModel(dir));
     const ladder = rep.ladder ? { planBitsPerWeight: rep.ladder.bitsPerWeight, budgetBytes: rep.ladder.budgetBytes, histogram: rep.ladder.histogram, estimatedLoss: rep.ladder.estimatedLoss, sensitivity: rep.ladder.sensitivity } : undefined;
-    runs.push({ ...j, args: undefined, dir, seconds: rep.seconds ?? (Date.now() - t0) / 1000, planBytes: rep.plan?.bytes, ...stats, ladder });
-    process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB, ${(runs.at(-1).seconds).toFixed(0)} s\n`);
+    runs.push({ ...j, args: undefined, dir, seconds: rep.seconds ?? (Date.now() - t0) / 1000, wallSeconds: (Date.now() - t0) / 1000, planBytes: rep.plan?.bytes, ...stats, ladder });
+    process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB, ${runs.at(-1).seconds.toFixed(0)} s (wall ${runs.at(-1).wallSeconds.toFixed(0)} s)\n`);
   }
 
   // ---- evaluation: every model on the dequantized reference forward, in batches against the FP16 model ----
@@ -147,14 +147,14 @@ try {
 
   // ---- table ----
   const fp16Bytes = fs.statSync(path.join(baselineDir, 'model.safetensors')).size;
-  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds.toFixed(0)];
-  const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'bpw (linears)', 'total MB', 'quant s'];
+  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds.toFixed(0), r.wallSeconds?.toFixed(0) ?? '-'];
+  const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'bpw (linears)', 'total MB', 'quant s', 'wall s'];
   const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
   const srows = runs.filter((r) => r.family === 'svd');
   console.log(`brown-llama-7m · WikiText-2 ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
   console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer gptq`);
-  console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16)');
-  for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', '16', (fp16Bytes / 1e6).toFixed(2), '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
+  console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16); quant s = the quantize report\'s time, wall s = the whole edgeq quantize process (the ladder\'s sensitivity pass included)');
+  for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', '16', (fp16Bytes / 1e6).toFixed(2), '-', '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
 
   // ---- verdicts ----
   const asRow = (r) => ({ id: r.id, method: r.family, bpw: r.linearBpw, deltaPpl: r.deltaPpl, meanKl: r.meanKl, budget: r.budget });
@@ -179,7 +179,7 @@ try {
     core = { id: checkRun.id, corePpl: checkRun.core.ppl, dequantizedPpl: checkRun.ppl, relDiff: rel, tolerance: CORE_TOLERANCE, pass: rel <= CORE_TOLERANCE, coreMeanKlVsFp16: checkRun.core.meanKl };
     console.log(`\ncore vs dequantized reference, ${checkRun.id} (${checkRun.lowRankLinears} low-rank linears, packed int${checkRun.factorBits} factors): ppl ${core.corePpl.toFixed(4)} vs ${core.dequantizedPpl.toFixed(4)} → ${(100 * rel).toFixed(4)} % (≤ ${100 * CORE_TOLERANCE} %) ${verdictWord(core.pass)}`);
   }
-  if (failures.length) console.log(`\nFAILED runs (not in the table): ${failures.map((f) => f.id).join(', ')}`);
+  if (failures.length) console.log(`\nFAILED runs (not in the table):\n${failures.map((f) => `  ${f.id}: ${f.error.split('\n').filter(Boolean).slice(-1)[0]}\n    ${f.error.split('\n')[0]}`).join('\n')}`);
 
   const svgFile = writePlot(runs, evalWindows, baselinePpl);
   console.log(`\nplot: ${svgFile}`);
