@@ -111,8 +111,18 @@ try {
       failures.push({ id: j.id, error: e.message });
       continue;
     }
-    const stats = linearStats(await inspectModel(dir));
-    const ladder = rep.ladder ? { planBitsPerWeight: rep.ladder.bitsPerWeight, budgetBytes: rep.ladder.budgetBytes, histogram: rep.ladder.histogram, estimatedLoss: rep.ladder.estimatedLoss, sensitivity: rep.ladder.sensitivity } : undefined;
+    const insp = await inspectModel(dir);
+    const stats = linearStats(insp);
+    // the ladder's plan: in the --json report (dry runs) or the checkpoint's provenance ('ladder')
+    let lp = rep.ladder;
+    try {
+      const prov = JSON.parse(insp.metadata['edgeq.provenance'] ?? '{}');
+      lp ??= prov.ladder ?? prov.recipe?.details;
+    } catch {
+      lp = undefined;
+    }
+    const ladder = j.family === 'ladder' && lp ? { planBitsPerWeight: lp.bitsPerWeight, budgetBytes: lp.budgetBytes, histogram: lp.histogram, estimatedLoss: lp.estimatedLoss, sensitivity: lp.sensitivity } : undefined;
+    if (ladder) process.stderr.write(`  ladder plan: ${ladder.planBitsPerWeight?.toFixed(4)} bpw, rungs ${JSON.stringify(ladder.histogram)}\n`);
     runs.push({ ...j, args: undefined, dir, seconds: rep.seconds ?? (Date.now() - t0) / 1000, wallSeconds: (Date.now() - t0) / 1000, planBytes: rep.plan?.bytes, ...stats, ladder });
     process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB, ${runs.at(-1).seconds.toFixed(0)} s (wall ${runs.at(-1).wallSeconds.toFixed(0)} s)\n`);
   }

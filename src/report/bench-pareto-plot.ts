@@ -223,7 +223,7 @@ export function paretoPlotSvg(spec: ParetoPlotSpec): string {
   out.push('<g class="legend">');
   for (const s of spec.series) {
     out.push(`<g class="legend-item" data-series="${escapeXml(s.id)}">${marker(s.shape ?? 'circle', lx + 5, ly, 5, { class: 'legend-marker', fill: s.color, stroke: '#222' }, s.label)}<text x="${lx + 14}" y="${ly}" dy="0.32em">${escapeXml(s.label)}</text></g>`);
-    lx += 24 + 7 * s.label.length;
+    lx += 34 + 7 * s.label.length;
   }
   out.push(`<line class="front-line" x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}"/><text x="${lx + 30}" y="${ly}" dy="0.32em">Pareto front (ringed)</text></g>`);
   spec.panels.forEach((_, i) => out.push(panelSvg(spec, i)));
