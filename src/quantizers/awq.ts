@@ -21,9 +21,10 @@
  *   - Clip search on asymmetric grids (`clipLoHi`, default on): besides AutoAWQ's clamps to ±|w|max·shrink
  *     (which only ever shorten the longer end of a group's range), every clamp to [min·a, max·b] with a, b
  *     on the same shrink steps, chosen per (row, group) by the same loss. This was the change that moved
- *     KL most (measured, 32 windows, AWQ / RTN mean KL: w4 0.92× → 0.84×, w3 0.86× → 0.81× from ± to the
- *     two-sided [min, max]·shrink alone). Clipping q/k too (`clipQK`) measured no better (0.84×/0.81×),
- *     so q/k stay unclipped as in AutoAWQ.
+ *     KL most. Measured AWQ / RTN mean KL (bench:quality, first 32 windows; RTN 0.00498 w4, 0.02401 w3):
+ *     AutoAWQ as before 0.88× / 0.87×; + GQA v→o, s = 1, all-token losses 0.92× / 0.86× (noise-level);
+ *     + two-sided [min, max]·shrink clips 0.84× / 0.81×; + clipping q/k 0.84× / 0.81× (no better, so q/k
+ *     stay unclipped as in AutoAWQ); lo/hi [min·a, max·b] clips instead of two-sided 0.82× / 0.75×.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import type { LinearRole } from '../arch/llama-tensors.js';
