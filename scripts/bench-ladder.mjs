@@ -127,6 +127,8 @@ try {
     process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB, ${runs.at(-1).seconds.toFixed(0)} s (wall ${runs.at(-1).wallSeconds.toFixed(0)} s)\n`);
   }
 
+  if (runs.length === 0) throw new Error(`every quantization failed:\n${failures.map((f) => `${f.id}: ${f.error}`).join('\n')}`);
+
   // ---- evaluation: every model on the dequantized reference forward, in batches against the FP16 model ----
   const ev = await openEval(baselineDir, threads);
   const bosId = ev.tok.bosId ?? 1;
