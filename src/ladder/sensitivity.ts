@@ -33,6 +33,7 @@ import type { MatmulBackend } from '../kernels/backend.js';
 import { quadraticError, type WhitenedDecomposition } from '../lowrank/whitened-svd.js';
 import { BlockRunner, CalibActivations } from '../pipeline/activations.js';
 import { quantizeRtnFake } from '../pipeline/fake-quant.js';
+import { LINEAR_GROUPS } from '../pipeline/plan.js';
 import { decomposeLowRank, solveLowRank } from '../pipeline/lowrank-solve.js';
 import { HessianAccumulator } from '../quantizers/hessian.js';
 import { quantizeRtn } from '../quantizers/rtn.js';
@@ -93,12 +94,6 @@ export interface SensitivityRequest {
   onProgress?: (done: number, total: number, name: string) => void;
 }
 
-const GROUPS: { point: TapPoint; roles: LinearRole[] }[] = [
-  { point: 'qkv', roles: ['q_proj', 'k_proj', 'v_proj'] },
-  { point: 'o', roles: ['o_proj'] },
-  { point: 'gate_up', roles: ['gate_proj', 'up_proj'] },
-  { point: 'down', roles: ['down_proj'] },
-];
 
 /** The probe rung: `want`, else int3-g128 (or the rung it lowered into), else the last quantized rung; null when there is none (a low-rank-only ladder). */
 export function probeRung(rungs: readonly LadderRung[], want?: string): LadderRung | null {
@@ -172,7 +167,7 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
   const out: LinearSensitivity[] = [];
   const total = c.numLayers * LLAMA_LINEARS.length;
   for (let l = 0; l < c.numLayers; l++) {
-    for (const g of GROUPS) {
+    for (const g of LINEAR_GROUPS) {
       const k = LLAMA_LINEARS.find((s) => s.role === g.roles[0])!.shape(c)[1];
       const acc = new HessianAccumulator(k, { backend });
       runner.run(blocks[l]!, acts, { propagate: false, stopAfter: g.point, tap: (p, x, rows) => p === g.point && acc.addBatch(x, rows) });

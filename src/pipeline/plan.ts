@@ -5,7 +5,8 @@
  * pipeline. `edgeq quantize --dry-run` prints it; the pipeline and the writer follow it.
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
-import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName } from '../arch/llama-tensors.js';
+import { GLOBAL_TENSORS, LLAMA_LINEARS, linearBiasName, linearWeightName, normName, type LinearRole, type LinearSpec } from '../arch/llama-tensors.js';
+import type { TapPoint } from '../infer/llama-block.js';
 import { EdgeqError } from '../core/errors.js';
 import type { TensorPlanEntry } from '../formats/edgeq/plan.js';
 import { checkGroupable, fallbackGrid, qtypeFor } from '../qtypes/registry.js';
@@ -56,6 +57,29 @@ export interface QuantPlan {
 
 const bytesOfDense = (shape: readonly number[], dtype: 'F16' | 'F32'): number => shape.reduce((a, b) => a * b, 1) * (dtype === 'F16' ? 2 : 4);
 
+/** The linears sharing one input (one tap point, one set of statistics), in dependency order. */
+export const LINEAR_GROUPS: readonly { point: TapPoint; roles: readonly LinearRole[] }[] = [
+  { point: 'qkv', roles: ['q_proj', 'k_proj', 'v_proj'] },
+  { point: 'o', roles: ['o_proj'] },
+  { point: 'gate_up', roles: ['gate_proj', 'up_proj'] },
+  { point: 'down', roles: ['down_proj'] },
+];
+
+/**
+ * The order block `layer`'s linears are solved and written in: group by group, and inside a group the
+ * linears not quantized by the method (dense, low-rank) first — they read the group's XᵀX before a GPTQ
+ * solve inverts it in place. The plan lists them in this order (a safetensors stream writes in plan order).
+ */
+export function solveOrder(layer: number, treatments: ReadonlyMap<string, ResolvedTreatment> | undefined): LinearSpec[] {
+  const quantized = (spec: LinearSpec): boolean => (treatments?.get(linearWeightName(layer, spec))?.kind ?? 'quantized') === 'quantized';
+  const out: LinearSpec[] = [];
+  for (const g of LINEAR_GROUPS) {
+    const specs = g.roles.map((role) => LLAMA_LINEARS.find((s) => s.role === role)!);
+    out.push(...specs.filter((s) => !quantized(s)), ...specs.filter(quantized));
+  }
+  return out;
+}
+
 export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
   const format = req.format ?? 'edgeq';
   const forced = forcedDenseDtype(format);
@@ -74,7 +98,7 @@ export function buildQuantPlan(c: LlamaConfig, req: PlanRequest): QuantPlan {
   for (let l = 0; l < c.numLayers; l++) {
     dense(normName(l, 'input_layernorm'), [c.hiddenSize], 'F32');
     dense(normName(l, 'post_attention_layernorm'), [c.hiddenSize], 'F32');
-    for (const spec of LLAMA_LINEARS) {
+    for (const spec of solveOrder(l, req.treatments)) {
       const [n, k] = spec.shape(c);
       const name = linearWeightName(l, spec);
       const t = req.treatments?.get(name);

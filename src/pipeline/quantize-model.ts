@@ -22,7 +22,7 @@ import type { GridSpec } from '../qtypes/types.js';
 import { BlockRunner, streamEmbedding, type CalibActivations } from './activations.js';
 import { logMemory } from './memory-log.js';
 import { linearWeightF32, PackedBlock, readBlockF32, type BlockF32 } from './block-weights.js';
-import { buildQuantPlan, type PeakMemoryEstimate, type PlanRequest, type QuantPlan } from './plan.js';
+import { buildQuantPlan, LINEAR_GROUPS, solveOrder, type PeakMemoryEstimate, type PlanRequest, type QuantPlan } from './plan.js';
 import { createCheckpointSink, minZeroFor, type CheckpointFormat, type CheckpointSink } from './checkpoint-sink.js';
 import { createStats, quantizeLinear, statsFor, type LayerStats } from './linear-quantizer.js';
 import { QuantizeInterrupted } from './resume/interrupted.js';
@@ -78,12 +78,6 @@ export interface QuantizeReport {
   resume: { partialDir: string; skippedBlocks: number; blocks: number };
 }
 
-const GROUPS: { point: TapPoint; roles: LinearRole[] }[] = [
-  { point: 'qkv', roles: ['q_proj', 'k_proj', 'v_proj'] },
-  { point: 'o', roles: ['o_proj'] },
-  { point: 'gate_up', roles: ['gate_proj', 'up_proj'] },
-  { point: 'down', roles: ['down_proj'] },
-];
 
 function relError(w: Float32Array, wq: Float32Array): number {
   let num = 0;
@@ -194,7 +188,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
       const packed = acts && runner ? await PackedBlock.create(req.backend, ckpt, block) : null;
       try {
         if (packed) logMemory(`block ${l} packed`);
-        for (const g of GROUPS) {
+        for (const g of LINEAR_GROUPS) {
           await step(`quantize ${g.roles.join('/')}`);
           const k = block.linears[g.roles[0]].k;
           const names = g.roles.map((role) => linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!));
@@ -209,8 +203,8 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
             runner.run(packed.weights, acts, { propagate: false, stopAfter: g.point, tap: (p, x, T) => p === g.point && (acc?.add(x, T), extra!.add(x, T)) });
             logMemory(`block ${l} ${g.point} statistics`);
           }
-          // low-rank and dense linears first: they read the group's XᵀX before a GPTQ solve inverts it in place
-          const order = g.roles.map((role, i) => ({ role, name: names[i]! })).sort((a, b) => Number(entryOf.get(a.name)!.kind === 'quantized') - Number(entryOf.get(b.name)!.kind === 'quantized'));
+          // in the plan's order (plan.ts solveOrder): low-rank and dense linears before the quantized ones
+          const order = solveOrder(l, req.treatments).filter((s) => g.roles.includes(s.role)).map((s) => ({ role: s.role, name: linearWeightName(l, s) }));
           for (const { role, name } of order) {
             const lin = block.linears[role];
             const spec = LLAMA_LINEARS.find((s) => s.role === role)!;
