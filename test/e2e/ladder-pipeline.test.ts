@@ -198,6 +198,14 @@ describe('CLI', () => {
     const j = JSON.parse(r.stdout) as { ladder: { bytes: number; budgetBytes: number; target: string }; plan: { entries: { kind: string }[] } };
     expect(j.ladder.target).toBe('wasm');
     expect(j.ladder.bytes).toBeLessThanOrEqual(j.ladder.budgetBytes);
+    // a real run: --json carries the plan too, and the checkpoint's linears take exactly its bytes
+    const outDir = path.join(tmp, 'cli-ladder');
+    const q = await runCli(['quantize', '-m', STORIES, '--method', 'ladder', '--target-bpw', '4', '--calib-samples', '2', '--calib-seqlen', '32', '--sensitivity-samples', '2', '--sensitivity-seqlen', '32', '-o', outDir, '--json', '--threads', '1']);
+    expect(q.code, q.stderr).toBe(0);
+    const qj = JSON.parse(q.stdout) as { method: string; ladder: { bytes: number; choices: { name: string; bytes: number }[] } };
+    expect(qj.method).toBe('ladder');
+    const written = headerBytes(path.join(outDir, 'model.safetensors'));
+    expect(qj.ladder.choices.reduce((a, c) => a + linearBytes(written, c.name), 0)).toBe(qj.ladder.bytes);
     const bad = async (args: string[], code: string) => {
       const x = await runCli(['quantize', '-m', STORIES, '-o', path.join(tmp, 'never'), ...args]);
       expect(x.code).not.toBe(0);

@@ -307,7 +307,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         progress.stop();
         const regridded = report.layers.reduce((a, l) => a + (l.regriddedGroups ?? 0), 0);
         for (const w of calibration?.warnings ?? []) process.stderr.write(`edgeq: warning: ${w}\n`);
-        if (argv.json) return printJson({ model: path.resolve(dir), out: path.resolve(argv.out!), method: argv.method, grid: planReq.grid, calibration: calibration && { name: calibration.source.name, sha256: calibration.source.sha256, samples: calibration.n, seqLen, seed: calibration.seed }, ...report });
+        if (argv.json) return printJson({ model: path.resolve(dir), out: path.resolve(argv.out!), method: argv.method, grid: planReq.grid, ...(ladder ? { ladder } : {}), calibration: calibration && { name: calibration.source.name, sha256: calibration.source.sha256, samples: calibration.n, seqLen, seed: calibration.seed }, ...report });
         process.stdout.write(
           `${table([['tensor', 'type', 'rel. weight error', ...(argv.method === 'gptq' ? ['GPTQ loss'] : []), 's'], ...report.layers.map((r) => [r.name.replace('model.layers.', 'L'), r.qtype, r.relWeightError.toExponential(3), ...(argv.method === 'gptq' ? [fmt(r.gptqLoss ?? NaN, 4)] : []), fmt(r.seconds, 2)])])}\n\n` +
             `wrote ${argv.out} (${argv.format}): ${mb(report.plan.bytes)}, ${fmt(report.plan.bitsPerWeight, 3)} bits/weight, in ${fmt(report.seconds, 1)} s; ` +
