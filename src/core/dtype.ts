@@ -180,6 +180,11 @@ export function encodeF16(src: Float32Array, out: Uint16Array = new Uint16Array(
   return out;
 }
 
+/** The values an f16 store of `src` reads back as (encodeF16 then decodeF16), in a new array. */
+export function roundToF16(src: Float32Array): Float32Array {
+  return decodeF16(encodeF16(src), new Float32Array(src.length));
+}
+
 /** Encode f32 values as bf16 bit patterns (RNE, NaN-safe). */
 export function encodeBF16(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   if (out.length < src.length) throw new RangeError('encodeBF16: output shorter than input');

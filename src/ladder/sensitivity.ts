@@ -27,7 +27,7 @@
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { LLAMA_LINEARS, linearBiasName, linearWeightName, type LinearRole } from '../arch/llama-tensors.js';
-import { f16BitsToF32, f32ToF16Bits } from '../core/dtype.js';
+import { roundToF16 } from '../core/dtype.js';
 import { UsageError } from '../core/errors.js';
 import type { TensorReader } from '../formats/safetensors/types.js';
 import type { TapPoint } from '../infer/llama-block.js';
@@ -115,7 +115,7 @@ export function probeRung(rungs: readonly LadderRung[], want?: string): LadderRu
  * per whitening (`cache`), cut at each rung's rank.
  */
 export function rungWeight(t: ResolvedTreatment, w: Float32Array, n: number, k: number, xtx: Float64Array, backend: MatmulBackend, cache = new Map<string, WhitenedDecomposition>(), maxRank = Math.min(n, k)): Float32Array {
-  if (t.kind === 'dense') return w.map((x) => f16BitsToF32(f32ToF16Bits(x)));
+  if (t.kind === 'dense') return roundToF16(w);
   if (t.kind === 'quantized') return quantizeRtnFake(w, n, k, t.grid);
   let d = cache.get(t.whitening);
   if (!d) cache.set(t.whitening, (d = decomposeLowRank(w, n, k, t.whitening, maxRank, { xtx }, { backend })));
@@ -161,17 +161,18 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
   const probe = probeRung(req.rungs, req.probe);
   const runner = new BlockRunner(c, backend, T);
   const blocks = model.weights.blocks;
-  // FP activations at the input of block 0, and the FP log-probabilities every probe is compared with
-  const acts = new CalibActivations(n, T, d, model.embed(req.ids.subarray(0, n * T)));
-  const ref = new Float32Array(n * T * c.vocabSize);
-  {
-    const x = acts.clone();
-    for (const b of blocks) runner.run(b, x, { propagate: true });
-    for (let i = 0; i < n; i++) ref.set(logProbs(model, x.seq(i), T), i * T * c.vocabSize);
-  }
   const heldOut = n >= 2;
   const nFit = heldOut ? Math.ceil(n / 2) : n;
   const evalFrom = heldOut ? nFit : 0;
+  // FP activations at the input of block 0; the evaluation sequences' FP log-probabilities, which every probe is compared with
+  const acts = new CalibActivations(n, T, d, model.embed(req.ids.subarray(0, n * T)));
+  const evalActs = (from: CalibActivations): CalibActivations => new CalibActivations(n - evalFrom, T, d, from.data.slice(evalFrom * T * d));
+  const ref = new Float32Array((n - evalFrom) * T * c.vocabSize);
+  {
+    const x = evalActs(acts);
+    for (const b of blocks) runner.run(b, x, { propagate: true });
+    for (let i = 0; i < x.n; i++) ref.set(logProbs(model, x.seq(i), T), i * T * c.vocabSize);
+  }
   const out: LinearSensitivity[] = [];
   const total = c.numLayers * LLAMA_LINEARS.length;
   for (let l = 0; l < c.numLayers; l++) {
@@ -224,9 +225,9 @@ export async function measureSensitivity(req: SensitivityRequest): Promise<Linea
           let kl: number;
           try {
             blocks[l]!.linears[role] = swapped;
-            const x = new CalibActivations(n - evalFrom, T, d, acts.data.slice(evalFrom * T * d));
+            const x = evalActs(acts);
             for (let j = l; j < c.numLayers; j++) runner.run(blocks[j]!, x, { propagate: true });
-            kl = meanKl(model, x, ref.subarray(evalFrom * T * c.vocabSize));
+            kl = meanKl(model, x, ref);
           } finally {
             blocks[l]!.linears[role] = original;
             swapped.free();

@@ -5,7 +5,7 @@
  * go through linear-quantizer.ts as before; when GPTQ already accumulates the group's Hessian
  * (2XᵀX/N — the whitening is invariant to the scale), the low-rank solve reads it before GPTQ inverts it.
  */
-import { f16BitsToF32, f32ToF16Bits } from '../core/dtype.js';
+import { roundToF16 } from '../core/dtype.js';
 import { UsageError } from '../core/errors.js';
 import type { TensorPlanEntry } from '../formats/edgeq/plan.js';
 import type { MatmulBackend } from '../kernels/backend.js';
@@ -57,8 +57,6 @@ export function createExtraStats(needs: GroupNeeds, k: number, backend: MatmulBa
   };
 }
 
-const roundF16 = (w: Float32Array): Float32Array => w.map((x) => f16BitsToF32(f32ToF16Bits(x)));
-
 /** Solves and writes one dense (F16) or low-rank linear; returns the weight it now computes with. */
 export async function solveUnquantized(
   entry: TensorPlanEntry,
@@ -70,7 +68,7 @@ export async function solveUnquantized(
 ): Promise<{ wq: Float32Array; qtype: string }> {
   if (entry.kind === 'dense') {
     await writer.writeDense(entry.name, w);
-    return { wq: roundF16(w), qtype: 'F16' };
+    return { wq: roundToF16(w), qtype: 'F16' };
   }
   if (entry.kind !== 'lowrank' || !t || t.kind !== 'lowrank') throw new UsageError('E_PLAN', `tensor '${entry.name}' is neither quantized, dense nor low-rank`);
   const [n, k] = entry.shape;

@@ -9,7 +9,7 @@
  * every direction the calibration did not visit (measured on brown-llama-7m, 20 % reduction, 8×128
  * calibration tokens: Δppl 31.8 → 31.3, KL 0.0753 → 0.0742 on 16 WikiText windows).
  */
-import { f16BitsToF32, f32ToF16Bits } from '../core/dtype.js';
+import { roundToF16 } from '../core/dtype.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 import { quantizeFactors, dequantizeFactors } from '../lowrank/factor-quant.js';
 import { decomposeWhitened, expandFactors, factorsAtRank, type LowRankFactors, type WhitenedDecomposition } from '../lowrank/whitened-svd.js';
@@ -38,8 +38,6 @@ export const WHITENING_DAMP = 0.01;
 /** Largest min(n, k) the exact dense SVD handles; wider layers use the randomized solver. */
 export const EXACT_SVD_MAX = 1024;
 
-const roundF16 = (a: Float32Array): Float32Array => a.map((x) => f16BitsToF32(f32ToF16Bits(x)));
-
 /** The whitened SVD of W (n, k) from which factors of any rank ≤ `rank` are cut (exact, or randomized when wide). */
 export function decomposeLowRank(w: Float32Array, n: number, k: number, whitening: WhiteningKind, rank: number, stats: WhiteningStats, opts: { backend?: MatmulBackend; seed?: number } = {}): WhitenedDecomposition {
   const solver = Math.min(n, k) > EXACT_SVD_MAX && opts.backend ? 'randomized' : 'exact';
@@ -55,7 +53,7 @@ export function solveLowRank(w: Float32Array, n: number, k: number, p: LowRankPl
     const q = quantizeFactors(f, { u: p.uGrid!, v: p.vGrid! }, { name: opts.name });
     return { factors: { u: q.u, v: q.v }, wq: Float32Array.from(expandFactors(dequantizeFactors(q))), damp: f.damp };
   }
-  const u = roundF16(f.u);
-  const v = roundF16(f.v);
+  const u = roundToF16(f.u);
+  const v = roundToF16(f.v);
   return { factors: { u, v }, wq: Float32Array.from(expandFactors({ n, k, r: f.r, u, v })), damp: f.damp };
 }

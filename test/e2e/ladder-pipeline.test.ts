@@ -45,14 +45,31 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Stored bytes per tensor name, from the raw safetensors header (u64 length + JSON). */
-function headerBytes(file: string): Map<string, number> {
+/** The raw safetensors header (u64 length + JSON), read by hand. */
+function rawHeader(file: string): Record<string, { data_offsets?: [number, number] } & Record<string, string>> {
   const buf = fs.readFileSync(file);
   const len = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + len).toString('utf8')) as Record<string, { data_offsets?: [number, number] }>;
+  return JSON.parse(buf.subarray(8, 8 + len).toString('utf8'));
+}
+
+/** Stored bytes per tensor name, from the raw header. */
+function headerBytes(file: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const [name, v] of Object.entries(header)) if (v.data_offsets) out.set(name, v.data_offsets[1] - v.data_offsets[0]);
+  for (const [name, v] of Object.entries(rawHeader(file))) if (v.data_offsets) out.set(name, v.data_offsets[1] - v.data_offsets[0]);
   return out;
+}
+
+/** Logits of the first 32 calibration tokens from checkpoint `dir` run packed (a) and dequantized (b). */
+async function packedAndDequantizedLogits(dir: string): Promise<{ a: Float32Array; b: Float32Array }> {
+  const packed = await loadModel(dir, backend);
+  const deq = await loadModel(dir, backend, { quantized: 'dequantized' });
+  try {
+    const ids = Array.from(cal.ids.subarray(0, 32));
+    return { a: packed.forward(ids, packed.createCache(32))!, b: deq.forward(ids, deq.createCache(32))! };
+  } finally {
+    packed.dispose();
+    deq.dispose();
+  }
 }
 
 /** Bytes the file holds for block linear `weightName` (its weight, or qweight/scales/qzeros/g_idx, or low-rank factors). */
@@ -67,7 +84,7 @@ async function ladder(targetId: string, bpw: number) {
   const model = await loadModel(STORIES, backend);
   const reader = await SafetensorsCheckpoint.open(STORIES);
   try {
-    return await planLadder({ config, model, reader, backend, target: findExecutionTarget(targetId), sym: targetId !== 'wasm' ? true : false, budget: { bitsPerWeight: bpw }, ids: cal.ids, n: 2, T: 32 });
+    return await planLadder({ config, model, reader, backend, target: findExecutionTarget(targetId), sym: targetId !== 'wasm', budget: { bitsPerWeight: bpw }, ids: cal.ids, n: 2, T: 32 });
   } finally {
     model.dispose();
     await reader.close();
@@ -105,29 +122,20 @@ describe('ladder on wasm (every rung native, low rank included)', () => {
       total += c.bytes;
     }
     expect(total).toBe(plan.bytes);
-    const meta = JSON.parse(fs.readFileSync(path.join(out, 'model.safetensors')).subarray(8, 8 + Number(fs.readFileSync(path.join(out, 'model.safetensors')).readBigUInt64LE(0))).toString('utf8')).__metadata__ as Record<string, string>;
+    const meta = rawHeader(path.join(out, 'model.safetensors')).__metadata__ as unknown as Record<string, string>;
     const prov = JSON.parse(meta['edgeq.provenance']!) as { method: string; quantizer: string; ladder: { choices: unknown[] } };
     expect(prov.method).toBe('ladder');
     expect(prov.quantizer).toBe('gptq');
     expect(prov.ladder.choices).toHaveLength(config.numLayers * LLAMA_LINEARS.length);
     // the core runs it (packed) and it stays close to its dequantized reference
-    const packed = await loadModel(out, backend);
-    const deq = await loadModel(out, backend, { quantized: 'dequantized' });
-    try {
-      const ids = Array.from(cal.ids.subarray(0, 32));
-      const a = packed.forward(ids, packed.createCache(32))!;
-      const b = deq.forward(ids, deq.createCache(32))!;
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < a.length; i++) {
-        num += (a[i]! - b[i]!) ** 2;
-        den += b[i]! ** 2;
-      }
-      expect(Math.sqrt(num / den)).toBeLessThan(0.05);
-    } finally {
-      packed.dispose();
-      deq.dispose();
+    const { a, b } = await packedAndDequantizedLogits(out);
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num += (a[i]! - b[i]!) ** 2;
+      den += b[i]! ** 2;
     }
+    expect(Math.sqrt(num / den)).toBeLessThan(0.05);
   }, 240_000);
 });
 
@@ -171,23 +179,14 @@ describe('--method svd', () => {
         expect(bytes.get(`${prefix}.lowrank_v.weight`)).toBe(r * k * 2);
         expect(bytes.has(`${prefix}.weight`)).toBe(false);
       }
-    const packed = await loadModel(out, backend);
-    const deq = await loadModel(out, backend, { quantized: 'dequantized' });
-    try {
-      const ids = Array.from(cal.ids.subarray(0, 32));
-      const a = packed.forward(ids, packed.createCache(32))!;
-      const b = deq.forward(ids, deq.createCache(32))!;
-      let worst = 0;
-      let scale = 0;
-      for (let i = 0; i < a.length; i++) {
-        worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-        scale = Math.max(scale, Math.abs(b[i]!));
-      }
-      expect(worst / scale).toBeLessThan(1e-4);
-    } finally {
-      packed.dispose();
-      deq.dispose();
+    const { a, b } = await packedAndDequantizedLogits(out);
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(b[i]!));
     }
+    expect(worst / scale).toBeLessThan(1e-4);
   }, 240_000);
 });
 
@@ -224,16 +223,7 @@ describe('CLI', () => {
 
 describe('ladder on snapdragon-npu (QNN encodings: LPBQ 4-bit, per-channel int8)', () => {
   it('the plan\'s bytes and output errors are those of the encodings and weights the QNN export writes', async () => {
-    const model = await loadModel(STORIES, backend);
-    const reader = await SafetensorsCheckpoint.open(STORIES);
-    let res;
-    try {
-      res = await planLadder({ config, model, reader, backend, target: findExecutionTarget('snapdragon-npu'), sym: true, budget: { bitsPerWeight: 6 }, ids: cal.ids, n: 2, T: 32 });
-    } finally {
-      model.dispose();
-      await reader.close();
-    }
-    const { plan, treatments, sensitivity } = res;
+    const { plan, treatments, sensitivity } = await ladder('snapdragon-npu', 6);
     expect(new Set(plan.choices.map((c) => c.type)).size).toBeGreaterThan(1);
     // RTN: the pipeline writes the very integers the sensitivity pass priced
     const out = await quantizeWith('ladder-npu-6', treatments, 'rtn', { method: 'ladder', details: { ...plan } });

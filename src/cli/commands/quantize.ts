@@ -87,8 +87,9 @@ function symmetric(argv: { sym: boolean; asym?: boolean }): boolean {
   return argv.sym;
 }
 
-function ladderTargetId(a: QuantizeArgs): string {
-  return a.target === undefined ? 'wasm' : a.target === 'gguf' ? `gguf-${(a.type ?? 'q4_0').toLowerCase()}` : a.target;
+/** The execution-target id `--target` (with `--type` for gguf) names; `fallback` when --target is absent. */
+function targetId(a: QuantizeArgs, fallback: string): string {
+  return a.target === undefined ? fallback : a.target === 'gguf' ? `gguf-${(a.type ?? 'q4_0').toLowerCase()}` : a.target;
 }
 
 /** Fills --bits/--group-size/--sym from --target (refusing flags that contradict it), else the defaults. */
@@ -97,7 +98,7 @@ export function resolveTargetGrid(a: QuantizeArgs): void {
   if (a.method === 'ladder' || a.method === 'svd') {
     // the recipe picks its own types: --target only says what they are lowered to (ladder) or must run on
     if (a.bits !== undefined || a['group-size'] !== undefined) throw new UsageError('E_RECIPE_GRID', `--method ${a.method} chooses its own types: drop --bits/--group-size`, a.method === 'svd' ? 'quantize the factors with --factor-bits 4|8' : 'set the budget with --target-bpw or --max-size');
-    const t = findExecutionTarget(ladderTargetId(a));
+    const t = findExecutionTarget(targetId(a, 'wasm'));
     if (a.method === 'svd' && !t.lowRank) throw new UsageError('E_TARGET_LOWRANK', `--target ${t.id} cannot run low-rank factors (its export, ${t.export}, has no place for them)`, 'use --method ladder, or --target wasm');
     if (a.method === 'ladder' && !a.asym && !a.sym) a.sym = t.grid.sym;
     a.bits = 4;
@@ -109,8 +110,7 @@ export function resolveTargetGrid(a: QuantizeArgs): void {
     a['group-size'] ??= 128;
     return;
   }
-  const id = a.target === 'gguf' ? `gguf-${(a.type ?? 'q4_0').toLowerCase()}` : a.target;
-  const t = findExecutionTarget(id);
+  const t = findExecutionTarget(targetId(a, a.target));
   const clash = (flag: string, given: unknown, want: unknown): void => {
     if (given !== undefined && given !== want)
       throw new UsageError('E_TARGET_GRID', `${flag} ${String(given)} contradicts --target ${a.target} (its grid is int${t.grid.bits} g${t.grid.groupSize} ${t.grid.sym ? 'sym' : 'asym'})`, `drop ${flag}, or quantize without --target`);
@@ -225,7 +225,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           const r =
             recipe === 'svd'
               ? await svdSensitivityTreatments({ dir, config, args: argv, calibration: cal, backend, onProgress })
-              : await ladderTreatments({ dir, config, args: argv, target: findExecutionTarget(ladderTargetId(argv)), sym: symmetric(argv), otherBytes, calibration: cal, backend, onProgress });
+              : await ladderTreatments({ dir, config, args: argv, target: findExecutionTarget(targetId(argv, 'wasm')), sym: symmetric(argv), otherBytes, calibration: cal, backend, onProgress });
           treatments = r.treatments;
           ladder = r.plan;
         } finally {
