@@ -19,6 +19,8 @@ export function causalAttention(
 ): void {
   const d = cache.headDim;
   const kvHeads = cache.kvHeads;
+  // the backend's own kernel when the cache lives in its memory (the code below is its reference)
+  if (backend.attention?.({ q, T, pos0, k: cache.k[layer]!, v: cache.v[layer]!, capacity: cache.capacity, kvHeads, headDim: d, nHeads, out })) return;
   const rep = nHeads / kvHeads;
   const S = pos0 + T;
   const rows = rep * T;

@@ -4,8 +4,8 @@
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import { UsageError } from '../core/errors.js';
-import type { MatmulBackend } from '../kernels/backend.js';
-import { KvCache } from './kv-cache.js';
+import type { KvStorage, MatmulBackend } from '../kernels/backend.js';
+import { KvCache, type KvLease } from './kv-cache.js';
 import { llamaBlockForward, type BlockWeights } from './llama-block.js';
 import type { Linear } from './linear.js';
 import { rmsNorm } from './ops.js';
@@ -22,6 +22,8 @@ export type LogitsMode = 'all' | 'last' | 'none';
 
 export class LlamaModel {
   private rope: RopeTable;
+  /** KV storage in the backend's memory (when it has one), reused by each new cache. */
+  private kv: { storage: KvStorage; capacity: number; lease: KvLease } | undefined;
 
   constructor(
     readonly config: LlamaConfig,
@@ -31,9 +33,23 @@ export class LlamaModel {
     this.rope = RopeTable.forConfig(config, 0);
   }
 
+  /**
+   * A KV cache for up to `capacity` positions. On a backend with its own attention kernel the cache lives in
+   * the backend's memory, allocated once per model and reused: a new cache replaces the previous one (which
+   * then refuses to run), so a model serves one sequence at a time — create one model per concurrent sequence.
+   */
   createCache(capacity: number): KvCache {
     const c = this.config;
-    return new KvCache(c.numLayers, c.numKvHeads, c.headDim, capacity);
+    if (!this.backend.allocKv || !this.backend.attention) return new KvCache(c.numLayers, c.numKvHeads, c.headDim, capacity);
+    if (!this.kv || this.kv.capacity < capacity) {
+      this.kv?.storage.free();
+      const cap = Math.max(capacity, 1);
+      this.kv = { storage: this.backend.allocKv(c.numLayers, c.numKvHeads, cap, c.headDim), capacity: cap, lease: { current: undefined } };
+    }
+    const cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim, this.kv.capacity, this.kv.storage, this.kv.lease);
+    cache.maxLength = capacity;
+    this.kv.lease.current = cache;
+    return cache;
   }
 
   private ropeFor(positions: number): RopeTable {
@@ -85,5 +101,7 @@ export class LlamaModel {
   dispose(): void {
     for (const b of this.weights.blocks) for (const lin of Object.values(b.linears)) lin.free();
     this.weights.lmHead.free();
+    this.kv?.storage.free();
+    this.kv = undefined;
   }
 }

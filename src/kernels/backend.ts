@@ -43,6 +43,29 @@ export interface WeightWriter {
   abort(): void;
 }
 
+/** A KV cache's K and V per layer, each (kvHeads, capacity, headDim), stored where the backend's attention reads them. */
+export interface KvStorage {
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+  /** Gives the storage back (the views must not be used afterwards); idempotent. */
+  free(): void;
+}
+
+/** One causal grouped-query attention call: out (T, nHeads, headDim) from q (T, nHeads, headDim) and positions [0, pos0 + T) of k, v. */
+export interface AttentionArgs {
+  q: Float32Array;
+  T: number;
+  pos0: number;
+  /** One layer's keys and values, (kvHeads, capacity, headDim). */
+  k: Float32Array;
+  v: Float32Array;
+  capacity: number;
+  kvHeads: number;
+  headDim: number;
+  nHeads: number;
+  out: Float32Array;
+}
+
 export interface MatmulBackend {
   readonly name: string; // 'scalar' | 'wasm'
   readonly threads: number;
@@ -72,6 +95,10 @@ export interface MatmulBackend {
   /** Y[m, n] = X[m, k] · Ŵᵀ with Ŵ the dequantized weight, computed by the handle's kernel. */
   matmulQuantized(x: Float32Array, m: number, h: QuantWeightHandle, out?: Float32Array): Float32Array;
   freeWeight(w: WeightHandle): void;
+  /** Optional: KV storage inside the backend's memory, which `attention` then reads in place. */
+  allocKv?(numLayers: number, kvHeads: number, capacity: number, headDim: number): KvStorage;
+  /** Optional: causal attention when args.k/v come from this backend's allocKv; returns false (nothing done) otherwise. */
+  attention?(args: AttentionArgs): boolean;
   dispose(): Promise<void> | void;
 }
 

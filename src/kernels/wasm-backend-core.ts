@@ -6,6 +6,8 @@
 import { EdgeqError } from '../core/errors.js';
 import type { QuantizedWeight } from '../qtypes/types.js';
 import {
+  type AttentionArgs,
+  type KvStorage,
   checkMatmulArgs,
   checkWeightArgs,
   checkWeightBand,
@@ -18,6 +20,7 @@ import {
 } from './backend.js';
 import type { Job, ThreadPool } from './thread-pool.js';
 import { wasm, type WasmGlobal, type WasmMemory, type WasmModule } from './wasm-api.js';
+import { ATTENTION_FNS, AttentionRunner } from './wasm-attention.js';
 import { LOWBIT_FNS, LowbitRunner, WasmQuantWeight, checkQuantHandle } from './wasm-lowbit.js';
 import { Scratch, WasmHeap } from './wasm-memory.js';
 
@@ -39,6 +42,8 @@ export interface KernelExports {
   lutGemmTiles: Fn; // (w, tab, tmeta, y, m, nPad, kPad, bits, blockLen, counter, chunk)
   q8Acts: Fn; // (xs, m, kPad, blockLen, xq, xmeta, t0, t1)
   q8GemmTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, nibble, counter, chunk)
+  prefillTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, fmt, counter, chunk, scratch)
+  attnRows: Fn; // (q, o, T, nHeads, d, pos0, rep, k, v, cap, p, f0, f1)
   packW(src: number, dst: number, n: number, k: number): void;
   heapBase(): number;
   MR: WasmGlobal;
@@ -46,7 +51,7 @@ export interface KernelExports {
 }
 
 /** Export names callable on workers; Job.fn indexes this list. */
-export const POOL_FNS = ['packX', 'gemmTiles', 'gemvTiles', 'dotRows', ...LOWBIT_FNS] as const;
+export const POOL_FNS = ['packX', 'gemmTiles', 'gemvTiles', 'dotRows', ...LOWBIT_FNS, ...ATTENTION_FNS] as const;
 const FN_LOWBIT_BASE = 4;
 const FN_PACK_X = 0;
 const FN_GEMM_TILES = 1;
@@ -101,6 +106,7 @@ export class WasmBackend implements MatmulBackend {
   private readonly bBuf: Scratch; // transient B, raw rows (staging for packW)
   private readonly bpBuf: Scratch; // transient B, packed panels
   private readonly lowbit: LowbitRunner;
+  private readonly attn: AttentionRunner;
   private disposed = false;
 
   constructor(
@@ -126,6 +132,7 @@ export class WasmBackend implements MatmulBackend {
       run: (jobs) => this.run(jobs),
       parts: (macs) => (macs < PARALLEL_MIN_MACS ? 1 : threads),
     });
+    this.attn = new AttentionRunner({ heap, threads, fnBase: POOL_FNS.indexOf(ATTENTION_FNS[0]), run: (jobs) => this.run(jobs) });
   }
 
   private live(): void {
@@ -202,6 +209,16 @@ export class WasmBackend implements MatmulBackend {
     if (m === 0) return y;
     this.lowbit.matmul(x, m, w, y);
     return y;
+  }
+
+  allocKv(numLayers: number, kvHeads: number, capacity: number, headDim: number): KvStorage {
+    this.live();
+    return this.attn.allocKv(numLayers, kvHeads, capacity, headDim);
+  }
+
+  attention(args: AttentionArgs): boolean {
+    this.live();
+    return this.attn.attention(args);
   }
 
   freeWeight(w: WeightHandle): void {

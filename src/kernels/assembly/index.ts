@@ -6,3 +6,4 @@ export * from './linalg64';
 export * from './membw';
 export * from './lowbit-lut';
 export * from './lowbit-q8';
+export * from './attention';
