@@ -54,9 +54,11 @@ export function attentionSublayer(ctx: AttentionContext, L: Pick<BlockLinears, '
 }
 
 /** MLP sub-layer: h2 (T, d) normalised input → down_proj output (T, d). */
-export function mlpSublayer(L: Pick<BlockLinears, 'gate_proj' | 'up_proj' | 'down_proj'>, h2: Float32Array, T: number, tap?: BlockTap): Float32Array {
+export function mlpSublayer(L: Pick<BlockLinears, 'gate_proj' | 'up_proj' | 'down_proj'>, h2: Float32Array, T: number, tap?: BlockTap, backend?: MatmulBackend): Float32Array {
   const gate = L.gate_proj.forward(h2, T); // (T, ff)
-  siluMulInPlace(gate, L.up_proj.forward(h2, T));
+  const up = L.up_proj.forward(h2, T);
+  if (backend?.siluMul) backend.siluMul(gate, up);
+  else siluMulInPlace(gate, up);
   tap?.('down', gate, T);
   return L.down_proj.forward(gate, T);
 }
@@ -87,5 +89,5 @@ export function llamaBlockForward(
   const h2 = rmsNorm(x, w.postNorm, T, d, c.rmsNormEps, h);
   tap?.('gate_up', h2, T);
   if (stopAfter === 'gate_up') return;
-  addInPlace(x, mlpSublayer(w.linears, h2, T, tap));
+  addInPlace(x, mlpSublayer(w.linears, h2, T, tap, backend));
 }

@@ -95,6 +95,8 @@ export interface MatmulBackend {
   /** Y[m, n] = X[m, k] · Ŵᵀ with Ŵ the dequantized weight, computed by the handle's kernel. */
   matmulQuantized(x: Float32Array, m: number, h: QuantWeightHandle, out?: Float32Array): Float32Array;
   freeWeight(w: WeightHandle): void;
+  /** Optional: gate[i] = silu(gate[i]) · up[i] (the reference is siluMulInPlace in src/infer/ops.ts). */
+  siluMul?(gate: Float32Array, up: Float32Array): void;
   /** Optional: KV storage inside the backend's memory, which `attention` then reads in place. */
   allocKv?(numLayers: number, kvHeads: number, capacity: number, headDim: number): KvStorage;
   /** Optional: causal attention when args.k/v come from this backend's allocKv; returns false (nothing done) otherwise. */

@@ -44,6 +44,7 @@ export interface KernelExports {
   q8GemmTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, nibble, counter, chunk)
   prefillTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, fmt, counter, chunk, scratch)
   attnRows: Fn; // (q, o, T, nHeads, d, pos0, rep, k, v, cap, p, f0, f1)
+  siluMul: Fn; // (g, u, n)
   packW(src: number, dst: number, n: number, k: number): void;
   heapBase(): number;
   MR: WasmGlobal;
@@ -209,6 +210,20 @@ export class WasmBackend implements MatmulBackend {
     if (m === 0) return y;
     this.lowbit.matmul(x, m, w, y);
     return y;
+  }
+
+  siluMul(gate: Float32Array, up: Float32Array): void {
+    this.live();
+    const n = gate.length;
+    if (up.length < n) throw new EdgeqError('E_MATMUL_SHAPE', `up has ${up.length} values, gate ${n}`);
+    if (n === 0) return;
+    const gp = this.xBuf.need(n * 4);
+    const upp = this.yBuf.need(n * 4);
+    const f32 = this.heap.f32;
+    f32.set(gate, gp >>> 2);
+    f32.set(up.subarray(0, n), upp >>> 2);
+    this.ex.siluMul(gp, upp, n);
+    gate.set(this.heap.f32.subarray(gp >>> 2, (gp >>> 2) + n));
   }
 
   allocKv(numLayers: number, kvHeads: number, capacity: number, headDim: number): KvStorage {

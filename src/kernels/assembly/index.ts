@@ -7,3 +7,4 @@ export * from './membw';
 export * from './lowbit-lut';
 export * from './lowbit-q8';
 export * from './attention';
+export * from './elementwise';
