@@ -6,6 +6,8 @@
  * Output formats that cannot store every zero point (GPTQ v1 stores zero − 1, so 0 is impossible) ask for
  * `minZero: 1`; see enforceMinZero.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { UnsupportedError } from '../core/errors.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 import { dequantValue, fp16Ceil, FP16_MAX, FP16_MIN_POSITIVE, maxQ, quantCode } from '../qtypes/int-grid.js';
@@ -49,6 +51,8 @@ export class SquareMeanAccumulator implements LayerStats {
 export class HessianStats implements LayerStats {
   readonly kind = 'hessian';
   private hinv: GptqHinv | null = null;
+  /** H as accumulated, copied before the in-place inversion when EDGEQ_DUMP_GPTQ is set. */
+  dumpH: Float64Array | null = null;
   constructor(
     readonly acc: HessianAccumulator,
     private readonly inPlace: boolean,
@@ -63,9 +67,34 @@ export class HessianStats implements LayerStats {
     return this.acc.H;
   }
   hinvFor(o: { damp: number; actOrder?: boolean; linalg?: Linalg64; name?: string }): GptqHinv {
+    if (!this.hinv && gptqDumpDir()) this.dumpH = this.acc.H.slice(0, this.acc.k * this.acc.k);
     this.hinv ??= gptqPrepare(this.acc.H, this.acc.k, { ...o, inPlace: this.inPlace });
     return this.hinv;
   }
+}
+
+/** Debug hook: EDGEQ_DUMP_GPTQ=dir dumps every GPTQ linear (scripts/bench-gptq-reference.mjs). */
+export function gptqDumpDir(): string | undefined {
+  return process.env.EDGEQ_DUMP_GPTQ || undefined;
+}
+
+/**
+ * Writes `<name>.json` (shapes, grid, nsamples, damping, loss) and raw little-endian `<name>.W.f32` (n, k) as
+ * the solver received it, `.H.f64` (k, k) = 2XᵀX/N as accumulated (undamped), `.Wq.f32` (the dequantized
+ * result), `.codes.u8` (n, k), `.scales.f32` and `.zeros.u8` (n, groups).
+ */
+export function dumpGptqLinear(dir: string, name: string, w: Float32Array, stats: HessianStats, q: QuantizedWeight, wq: Float32Array, info: Record<string, unknown>): void {
+  const H = stats.dumpH ?? stats.xtx();
+  fs.mkdirSync(dir, { recursive: true });
+  const put = (ext: string, a: ArrayBufferView) => fs.writeFileSync(path.join(dir, `${name}.${ext}`), new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  put('W.f32', w);
+  put('H.f64', H.subarray(0, q.k * q.k));
+  put('Wq.f32', wq.subarray(0, q.n * q.k));
+  put('codes.u8', q.codes);
+  put('scales.f32', q.scales);
+  put('zeros.u8', q.zeros);
+  const meta = { name, n: q.n, k: q.k, nsamples: stats.acc.nsamples, bits: q.grid.bits, groupSize: q.groupSize, sym: q.grid.sym, gIdx: !!q.gIdx, ...info };
+  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(meta, null, 1));
 }
 
 export function statsFor(method: QuantMethod, imatrix: boolean): StatsKind | null {
@@ -110,7 +139,9 @@ export function quantizeLinear(method: QuantMethod, w: Float32Array, n: number, 
   if (method === 'gptq') {
     if (!(stats instanceof HessianStats)) throw new Error('GPTQ needs Hessian statistics');
     const hinv = stats.hinvFor({ damp: opts.damp ?? 0.01, actOrder: opts.actOrder, linalg: opts.linalg, name: opts.name });
+    const w0 = gptqDumpDir() ? w.slice(0, n * k) : null; // the solve may overwrite w
     const r = gptqSolve(w, n, k, hinv, grid, { actOrder: opts.actOrder, backend: opts.backend, name: opts.name, returnDequantized: true, inPlace: opts.inPlace });
+    if (w0) dumpGptqLinear(gptqDumpDir()!, opts.name, w0, stats, r.q, r.dequantized!, { damp: opts.damp ?? 0.01, dampUsed: r.dampUsed, loss: r.loss, actOrder: !!opts.actOrder });
     res = { q: r.q, loss: r.loss, dequantized: r.dequantized };
     // act-order that happened to keep the natural column order: store the (default) g_idx the plan promised
     if (opts.actOrder && r.q.gIdx === null && r.q.groupSize < k) r.q.gIdx = Int32Array.from({ length: k }, (_, c) => Math.floor(c / r.q.groupSize));
