@@ -12,7 +12,8 @@
  * 8 are computed). Tables are quantized to int8 with one scale per block: Q = round(S·127/max Σ|x_q|).
  *
  * int8-dot: x quantized to int8 per block (scale max|x|/127), then Σ_c xq_c·code_c − z·Σ_c xq_c in int32,
- * times s·xScale.
+ * times s·xScale. The prefill GEMM (assembly/lowbit-prefill.ts) does this arithmetic on either packed
+ * layout: prefillMatmulRef.
  */
 import { f16BitsToF32, f32ToF16Bits } from '../core/dtype.js';
 import type { QuantizedWeight } from '../qtypes/types.js';
@@ -110,6 +111,34 @@ export function lowbitMatmulRef(
   out: Float32Array,
   mag?: Float64Array,
 ): Float32Array {
+  return matmulRef(q, plan, plan.kernel === 'lut', x, m, out, mag);
+}
+
+/**
+ * Y (m, n) = X (m, k) · Ŵᵀ computed the way the prefill GEMM computes it, whatever plan.kernel (the packed
+ * layout) is: int8 activations per block, exact int32 sums Σ xq·code, epilogue s·xScale·(Σ − z·Σxq).
+ * `mag` as in lowbitMatmulRef.
+ */
+export function prefillMatmulRef(
+  q: QuantizedWeight,
+  plan: LowbitPlan,
+  x: Float32Array,
+  m: number,
+  out: Float32Array,
+  mag?: Float64Array,
+): Float32Array {
+  return matmulRef(q, plan, false, x, m, out, mag);
+}
+
+function matmulRef(
+  q: QuantizedWeight,
+  plan: LowbitPlan,
+  lut: boolean,
+  x: Float32Array,
+  m: number,
+  out: Float32Array,
+  mag?: Float64Array,
+): Float32Array {
   const { n, k, kPad, numBlocks, blockLen, blockGroup, perm, bits } = plan;
   const G = q.numGroups;
   const xs = new Float32Array(m * kPad);
@@ -118,7 +147,7 @@ export function lowbitMatmulRef(
   const codeRow = new Uint8Array(kPad);
   const accRows = new Float64Array(m * n);
   const magRows = new Float64Array(m * n);
-  const acts = Array.from({ length: m }, (_, i) => (plan.kernel === 'lut' ? lutTablesRef(plan, xs, i * kPad) : q8ActsRef(plan, xs, i * kPad)));
+  const acts = Array.from({ length: m }, (_, i) => (lut ? lutTablesRef(plan, xs, i * kPad) : q8ActsRef(plan, xs, i * kPad)));
   for (let r = 0; r < n; r++) {
     for (let p = 0; p < k; p++) codeRow[p] = q.codes[r * k + (perm ? perm[p]! : p)]!;
     for (let b = 0; b < numBlocks; b++) {
@@ -130,7 +159,7 @@ export function lowbitMatmulRef(
       for (let i = 0; i < m; i++) {
         let term: number;
         let size: number;
-        if (plan.kernel === 'lut') {
+        if (lut) {
           const { tables, halfScale, halfSum } = acts[i] as LutActivations;
           let A = 0; // exact integer: Σ_p 2^p Σ_j Q_j[idx_pj]
           for (let pl = 0; pl < bits; pl++) {

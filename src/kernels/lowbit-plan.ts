@@ -27,6 +27,12 @@ export const Q8_TILE_ROWS = 4;
 /** Bytes of per-(tile, block) metadata: LUT = 32 × (u16 fp16 scale + i16 zero term); int8 = 4 × (u16 + u16). */
 export const LUT_META_BYTES = LUT_TILE_ROWS * 4;
 export const Q8_META_BYTES = Q8_TILE_ROWS * 4;
+/**
+ * Prefill GEMM (assembly/lowbit-prefill.ts, either layout): output rows per tile, and bytes of one
+ * thread's scratch slot (int16 panel of 32 rows × MAX_BLOCK columns, 32 f32 scales, 32 i32 zeros).
+ */
+export const PREFILL_TILE_ROWS = 32;
+export const PREFILL_SLOT_BYTES = PREFILL_TILE_ROWS * MAX_BLOCK * 2 + 256;
 
 export interface LowbitPlan {
   readonly kernel: LowbitKernel;

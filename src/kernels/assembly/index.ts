@@ -6,5 +6,6 @@ export * from './linalg64';
 export * from './membw';
 export * from './lowbit-lut';
 export * from './lowbit-q8';
+export * from './lowbit-prefill';
 export * from './attention';
 export * from './elementwise';
