@@ -92,7 +92,7 @@ export class AttentionRunner {
     const heap = this.host.heap;
     const qp = this.qBuf.need(rows * 4);
     const op = this.oBuf.need(rows * 4);
-    const pStride = Math.ceil((S * 4) / 64) * 64;
+    const pStride = 4 * Math.ceil((S * 4) / 64) * 64; // four score rows of S floats, 64-byte aligned (as the kernel cuts them)
     const pp = this.pBuf.need(parts * pStride);
     heap.f32.set(a.q.subarray(0, rows), qp >>> 2);
     const jobs: Job[] = [];

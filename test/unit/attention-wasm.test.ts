@@ -61,6 +61,7 @@ const CASES: Case[] = [
   { nHeads: 9, kvHeads: 3, d: 64, T: 19, pos0: 0 }, // prefill
   { nHeads: 6, kvHeads: 6, d: 6, T: 7, pos0: 4 }, // MHA, head dim not a multiple of 4 (scalar tail)
   { nHeads: 8, kvHeads: 4, d: 8, T: 33, pos0: 5 }, // stories260K-like, prefill after a prefix
+  { nHeads: 1, kvHeads: 1, d: 64, T: 41, pos0: 0 }, // one head: with 2 threads the split falls inside the head's tokens
 ];
 
 describe('WASM attention over a KV cache in the backend memory', () => {
