@@ -14,7 +14,7 @@
 // Prints a table and one BENCH_JSON line. The upstream code is never part of this repository: check it out
 // beside it, e.g. git clone https://github.com/IST-DASLab/gptq .cache/gptq-upstream (tested at 2d65066).
 //   npm run bench:gptq-reference -- --gptq-repo .cache/gptq-upstream [--python /usr/bin/python3] [--threads 2]
-//     [--windows 32] [--no-e2e] [--reuse-dump] [--calib-samples 128 --calib-seqlen 256]
+//     [--windows 32] [--no-e2e] [--reuse-dump] [--calib-samples 128 --calib-seqlen 256] [--group 128]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,11 +26,11 @@ const python = arg('python', '/usr/bin/python3');
 const threads = Number(arg('threads', 2));
 const windows = Number(arg('windows', 32));
 const bits = 4;
-const group = 128;
+const group = Number(arg('group', 128)); // 128 = blocksize: group params see exactly upstream's weights (see gptq.ts)
 const baselineDir = path.join(repoRoot, 'fixtures/models/brown-llama-7m');
 const outRoot = path.join(repoRoot, '.cache/bench-gptq-reference');
-const dumpDir = path.join(outRoot, 'dump');
-const edgeqDir = path.join(outRoot, 'edgeq-gptq-w4g128');
+const dumpDir = path.join(outRoot, `dump-g${group}`);
+const edgeqDir = path.join(outRoot, `edgeq-gptq-w${bits}g${group}`);
 
 function missing(msg) {
   process.stderr.write(
@@ -70,8 +70,8 @@ if (!(flag('reuse-dump') && fs.existsSync(dumpDir) && fs.existsSync(path.join(ed
 
 // ---- 2. the upstream solver on the same W and H ----
 process.stderr.write(`upstream GPTQ (${gptqRepo}) on every dumped linear…\n`);
-const cmpJson = path.join(outRoot, 'compare.json');
-const cmp = spawnSync(python, [path.join(repoRoot, 'scripts/gptq-reference/compare.py'), dumpDir, '--gptq-repo', gptqRepo, '--json', cmpJson, '--write-ref'], {
+const cmpJson = path.join(outRoot, `compare-g${group}.json`);
+const cmp = spawnSync(python, [path.join(repoRoot, 'scripts/gptq-reference/compare.py'), dumpDir, '--gptq-repo', gptqRepo, '--json', cmpJson, '--write-ref', '--calib-seqlen', arg('calib-seqlen', '256')], {
   stdio: ['ignore', 'inherit', 'inherit'],
   env: { ...process.env, OMP_NUM_THREADS: String(threads) },
 });
@@ -124,8 +124,8 @@ if (!flag('no-e2e')) {
     await writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
     return replaced;
   }
-  const denseEdgeq = path.join(outRoot, 'dense-edgeq');
-  const denseRef = path.join(outRoot, 'dense-upstream');
+  const denseEdgeq = path.join(outRoot, `dense-edgeq-g${group}`);
+  const denseRef = path.join(outRoot, `dense-upstream-g${group}`);
   const nE = await denseCheckpoint(denseEdgeq, 'Wq.f32');
   const nR = await denseCheckpoint(denseRef, 'Wq_ref.f32');
   if (nE !== rows.length || nR !== rows.length) throw new Error(`dense checkpoints replaced ${nE} / ${nR} linears, expected ${rows.length}`);

@@ -9,9 +9,12 @@ result Wq.f32 / codes.u8 / scales.f32 / zeros.u8.
 For each linear this runs the UPSTREAM solver, imported at run time from a checkout given by --gptq-repo
 (nothing of it is copied here): GPTQ(nn.Linear with weight W).fasterquant(blocksize=128, percdamp=0.01,
 groupsize=g, actorder=False, static_groups=False) with Quantizer.configure(bits, perchannel=True, sym=False,
-mse=False), after setting gptq.H to edgeq's H. Upstream's add_batch builds H = 2/nsamples·Σ x xᵀ, the same
-definition and units as edgeq's (hessian.ts), so H is handed over unscaled (and damping is relative to
-mean(diag H) anyway, so a global scale would not change the solution); nsamples is set to edgeq's row count.
+mse=False), after setting gptq.H and gptq.nsamples as add_batch would have left them. Units: upstream's
+add_batch counts nsamples in calibration SEQUENCES (inp.shape[0] of a (1, T, k) batch; llama.py feeds one
+sequence per call), H_up = 2/nseq·Σ_tokens x xᵀ, while edgeq's H = 2/N_tokens·Σ x xᵀ (hessian.ts); so
+H_up = T·H_edgeq and nsamples = N_tokens/T, with T = --calib-seqlen (default 256). The damping is relative
+(percdamp·mean(diag H)), so the global factor T does not change the problem solved, and for T a power of two
+the scaling is exact in floating point as well; upstream's printed loss is divided by T for the table.
 Upstream works in float32 (H, its Cholesky inverse, W), edgeq in float64 for H/Hinv and float32 for W.
 
 Two upstream runs per linear:
@@ -90,6 +93,7 @@ def main():
     ap.add_argument('--json', help='write the results here as JSON')
     ap.add_argument('--write-ref', action='store_true', help='write <name>.Wq_ref.f32 (upstream as is) into the dump dir')
     ap.add_argument('--only', help='regex: linears to compare')
+    ap.add_argument('--calib-seqlen', type=int, default=256, help='tokens per calibration sequence (upstream counts nsamples in sequences)')
     a = ap.parse_args()
     if not a.gptq_repo:
         die('--gptq-repo DIR is required: a checkout of https://github.com/IST-DASLab/gptq (see scripts/bench-gptq-reference.mjs)')
@@ -124,8 +128,9 @@ def main():
         gq.quantizer.configure(meta['bits'], perchannel=True, sym=meta['sym'], mse=False)
         gq.quantizer.fp16 = fp16
         gq.quantizer.log = []
-        gq.H = torch.from_numpy(H).float()  # upstream's own units: 2/nsamples · Σ x xᵀ
-        gq.nsamples = meta['nsamples']
+        T = a.calib_seqlen
+        gq.H = torch.from_numpy(H * T).float()  # upstream's units: 2/nseq · Σ x xᵀ (see the module docstring)
+        gq.nsamples = meta['nsamples'] // T
         out = io.StringIO()
         t0 = time.time()
         with contextlib.redirect_stdout(out):
@@ -139,7 +144,7 @@ def main():
         zero = torch.stack([z for _, z in log], 1).numpy().astype(np.float64)
         colg = np.arange(k) // g
         codes = np.clip(np.round(Q.astype(np.float64) / scale[:, colg] + zero[:, colg]), 0, 2 ** meta['bits'] - 1).astype(np.int64)
-        return Q, codes, scale, float(m.group(1)) if m else float('nan'), sec
+        return Q, codes, scale, float(m.group(1)) / T if m else float('nan'), sec
 
     def rtn(W, meta):
         g = meta['groupSize']
@@ -211,7 +216,9 @@ def main():
         'edgeqOverRef': {'sum': tot('edgeq') / tot('ref'), 'min': min(r['err']['edgeq'] / r['err']['ref'] for r in rows), 'max': max(r['err']['edgeq'] / r['err']['ref'] for r in rows)},
         'maxDumpSelfCheck': max(r['dumpSelfCheck'] for r in rows),
     }
-    res = {'settings': {'bits': rows[0] and json.load(open(os.path.join(a.dump_dir, names[0] + '.json')))['bits'], 'blocksize': 128, 'percdamp': 'from dump (0.01)', 'actorder': False, 'static_groups': False, 'sym': False, 'mse': False},
+    m0 = json.load(open(os.path.join(a.dump_dir, names[0] + '.json')))
+    res = {'settings': {'bits': m0['bits'], 'groupsize': m0['groupSize'], 'blocksize': 128, 'percdamp': m0['damp'], 'actorder': False, 'static_groups': False,
+                        'sym': m0['sym'], 'mse': False, 'calibSeqlen': a.calib_seqlen},
            'torch': torch.__version__, 'rows': rows, 'summary': summary}
     if a.json:
         with open(a.json, 'w') as f:
