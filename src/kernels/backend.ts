@@ -101,6 +101,13 @@ export interface MatmulBackend {
   allocKv?(numLayers: number, kvHeads: number, capacity: number, headDim: number): KvStorage;
   /** Optional: causal attention when args.k/v come from this backend's allocKv; returns false (nothing done) otherwise. */
   attention?(args: AttentionArgs): boolean;
+  /**
+   * Optional: makes room, before the weights are prepared (prepare* is synchronous), for about `bytes` of
+   * packed weights — e.g. the wasm backend creates more WebAssembly memories (shards, see sharded-backend.ts).
+   * `tensors`: each weight's bytes in the order they will be prepared, to plan their placement exactly.
+   * Over-estimates are fine.
+   */
+  reserve?(bytes: number, tensors?: readonly number[]): Promise<void>;
   dispose(): Promise<void> | void;
 }
 

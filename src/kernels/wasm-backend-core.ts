@@ -99,7 +99,8 @@ function chooseTiles(rowBlocks: number, panels: number, threads: number): [numbe
 export class WasmBackend implements MatmulBackend {
   readonly name = 'wasm';
   private readonly MR: number;
-  private readonly NR: number;
+  /** Rows per packed panel (a dense weight (n, k) takes ceil(n/NR)·NR·k·4 bytes). */
+  readonly NR: number;
   private readonly counter: number; // i32 tile counter for gemmTiles/gemvTiles (own cache line)
   private readonly xBuf: Scratch;
   private readonly xpBuf: Scratch; // X packed into MR-row blocks
@@ -405,10 +406,11 @@ export async function instantiateKernels(module: WasmModule, memory: WasmMemory)
  * A backend over a compiled kernels module: fresh shared memory, the calling thread plus the threads − 1
  * workers `pool` starts (none: single-threaded — what a browser page without workers uses).
  */
-export async function createWasmBackendFromModule(module: WasmModule, threads = 1, pool?: (memory: WasmMemory) => Promise<ThreadPool | undefined>): Promise<WasmBackend> {
-  const memory = new wasm.Memory({ initial: 64, maximum: 65536, shared: true });
+export async function createWasmBackendFromModule(module: WasmModule, threads = 1, pool?: (memory: WasmMemory) => Promise<ThreadPool | undefined>, maxBytes?: number): Promise<WasmBackend> {
+  const maxPages = maxBytes === undefined ? 65536 : Math.max(1, Math.min(65536, Math.floor(maxBytes / 65536))); // maxBytes: a memory limit (tests, shards)
+  const memory = new wasm.Memory({ initial: Math.min(64, maxPages), maximum: maxPages, shared: true });
   const ex = await instantiateKernels(module, memory);
-  const heap = new WasmHeap(memory, ex.heapBase());
+  const heap = new WasmHeap(memory, ex.heapBase(), maxPages * 65536);
   heap.label = 'matmul';
   const p = threads > 1 && pool ? await pool(memory) : undefined;
   return new WasmBackend(p ? threads : 1, heap, ex, p);

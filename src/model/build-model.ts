@@ -18,7 +18,7 @@ import { LlamaModel } from '../infer/llama-model.js';
 import { DenseLinear, type Linear } from '../infer/linear.js';
 import { LowRankLinear } from '../infer/lowrank-linear.js';
 import { QuantizedLinear } from '../infer/quantized-linear.js';
-import { qtypeFor } from '../qtypes/registry.js';
+import { getQType, qtypeFor } from '../qtypes/registry.js';
 import type { GridSpec } from '../qtypes/types.js';
 import { lowRankProductOn } from './lowrank-product.js';
 import type { WeightSource } from './weight-source.js';
@@ -67,9 +67,59 @@ export function validateCheckpointTensors(config: LlamaConfig, ckpt: Pick<Weight
   }
 }
 
+/**
+ * Over-estimate of the bytes the backend will hold for this model's weights (what MatmulBackend.reserve
+ * wants): fp32 panels for dense tensors, the low-bit layouts (bits per weight, or nibbles on the int8 kernel,
+ * plus ≤ 4 bytes per row per 32-column block of metadata) for packed ones; and each tensor's, in the order
+ * buildModel prepares them.
+ */
+export function backendWeightBytes(config: LlamaConfig, ckpt: Pick<WeightSource, 'tensors'>, opts: LoadOptions = {}): { total: number; tensors: number[] } {
+  const packed = (opts.quantized ?? 'packed') === 'packed';
+  const dense = (n: number, k: number): number => Math.ceil(n / 16) * 16 * k * 4;
+  const lowbit = (bits: number, n: number, k: number, kernel = opts.kernel): number => {
+    const kPad = Math.ceil(k / 32) * 32;
+    const nPad = Math.ceil(n / 32) * 32;
+    const b = bits === 8 ? 8 : kernel === 'int8' ? 4 : bits;
+    return (nPad * kPad * b) / 8 + nPad * (kPad / 32) * 4;
+  };
+  const stored = (dtype: string, n: number, k: number): number => {
+    if (!packed) return dense(n, k);
+    let bits: number;
+    try {
+      bits = getQType(dtype).grid.bits;
+    } catch {
+      return dense(n, k); // a dense dtype (F16, F32, ...)
+    }
+    return lowbit(bits, n, k);
+  };
+  let total = 0;
+  const tensors: number[] = [];
+  const add = (b: number): void => {
+    total += b;
+    tensors.push(b);
+  };
+  for (let l = 0; l < config.numLayers; l++) {
+    for (const spec of LLAMA_LINEARS) {
+      const [n, k] = spec.shape(config);
+      const lr = ckpt.tensors.get(linearWeightName(l, spec))?.lowRank;
+      if (lr && packed) {
+        add(stored(lr.u, n, lr.rank));
+        add(stored(lr.v, lr.rank, k));
+      } else add(stored(ckpt.tensors.get(linearWeightName(l, spec))?.dtype ?? 'F32', n, k));
+    }
+  }
+  add(opts.head === 'int8' ? lowbit(8, config.vocabSize, config.hiddenSize) : dense(config.vocabSize, config.hiddenSize));
+  return { total, tensors };
+}
+
 /** Builds the model; does not close `ckpt`. `label` names the checkpoint in errors. */
 export async function buildModel(config: LlamaConfig, ckpt: WeightSource, backend: MatmulBackend, opts: LoadOptions = {}, label = '<checkpoint>'): Promise<LlamaModel> {
   validateCheckpointTensors(config, ckpt, label);
+  if (backend.reserve) {
+    // prepare* is synchronous: room for every weight (e.g. more wasm memories) is made before packing
+    const { total, tensors } = backendWeightBytes(config, ckpt, opts);
+    await backend.reserve(total, tensors);
+  }
   const count = expectedTensors(config).length;
   const packed = (opts.quantized ?? 'packed') === 'packed';
   let index = 0;
