@@ -139,6 +139,57 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
   epi(yp + 112, A7, meta + 56, vL, vX);
 }
 
+// lutBlock for short blocks, where (2^bits − 1) · nj · 255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit
+// with ≤ 128): the planes' per-row sums Σ(Q + 128), weighted by 2^p, fit u16 lanes, so they are accumulated
+// there (wrapping adds, exact since the total is below 2^16) and widened to int32 once per block instead of
+// once per plane. Same result as lutBlock, bit for bit.
+function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
+  const m4 = i8x16.splat(0x0f);
+  let S0 = i16x8.splat(0), S1 = i16x8.splat(0), S2 = i16x8.splat(0), S3 = i16x8.splat(0);
+  const planeBytes = <usize>nj * 16;
+  for (let p = 0; p < bits; p++) {
+    let r0 = i16x8.splat(0), h0 = i16x8.splat(0), r1 = i16x8.splat(0), h1 = i16x8.splat(0);
+    let t = tp;
+    let wp = w + <usize>p * planeBytes;
+    const end = wp + planeBytes;
+    while (wp < end) {
+      const T = v128.load(t);
+      const v = v128.load(wp);
+      const l0 = i8x16.swizzle(T, v128.and(v, m4));
+      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4));
+      r0 = i16x8.add(r0, l0);
+      h0 = i16x8.add(h0, i16x8.shr_u(l0, 8));
+      r1 = i16x8.add(r1, l1);
+      h1 = i16x8.add(h1, i16x8.shr_u(l1, 8));
+      const U = v128.load(t, 16);
+      const u = v128.load(wp, 16);
+      const k0 = i8x16.swizzle(U, v128.and(u, m4));
+      const k1 = i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4));
+      r0 = i16x8.add(r0, k0);
+      h0 = i16x8.add(h0, i16x8.shr_u(k0, 8));
+      r1 = i16x8.add(r1, k1);
+      h1 = i16x8.add(h1, i16x8.shr_u(k1, 8));
+      t += 32;
+      wp += 32;
+    }
+    S0 = i16x8.add(S0, i16x8.shl(lo16(r0, h0), p));
+    S1 = i16x8.add(S1, i16x8.shl(hi16(r0, h0), p));
+    S2 = i16x8.add(S2, i16x8.shl(lo16(r1, h1), p));
+    S3 = i16x8.add(S3, i16x8.shl(hi16(r1, h1), p));
+  }
+  const bias = i32x4.splat(128 * nj * ((1 << bits) - 1));
+  const vL = f32x4.splat(hL);
+  const vX = f32x4.splat(hX);
+  epi(yp, i32x4.sub(i32x4.extend_low_i16x8_u(S0), bias), meta, vL, vX);
+  epi(yp + 16, i32x4.sub(i32x4.extend_high_i16x8_u(S0), bias), meta + 8, vL, vX);
+  epi(yp + 32, i32x4.sub(i32x4.extend_low_i16x8_u(S1), bias), meta + 16, vL, vX);
+  epi(yp + 48, i32x4.sub(i32x4.extend_high_i16x8_u(S1), bias), meta + 24, vL, vX);
+  epi(yp + 64, i32x4.sub(i32x4.extend_low_i16x8_u(S2), bias), meta + 32, vL, vX);
+  epi(yp + 80, i32x4.sub(i32x4.extend_high_i16x8_u(S2), bias), meta + 40, vL, vX);
+  epi(yp + 96, i32x4.sub(i32x4.extend_low_i16x8_u(S3), bias), meta + 48, vL, vX);
+  epi(yp + 112, i32x4.sub(i32x4.extend_high_i16x8_u(S3), bias), meta + 56, vL, vX);
+}
+
 @inline function lo16(r: v128, h: v128): v128 {
   // even rows Σlo = r − 256·h interleaved with odd rows h: rows 0..7 of the 16
   return i16x8.shuffle(i16x8.sub(r, i16x8.shl(h, 8)), h, 0, 8, 1, 9, 2, 10, 3, 11);
@@ -288,7 +339,8 @@ export function lutGemmTiles(
         }
         if (i < m) {
           const mp = mb + <usize>i * 8;
-          lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
+          if (((1 << bits) - 1) * nj * 255 < 65536) lutBlockShort(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
+          else lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
         }
         wp = meta + META;
       }
