@@ -165,7 +165,7 @@ export class ShardedBackend implements MatmulBackend {
     if (!all.every((b) => Number.isFinite(b) && b >= 0)) {
       throw new EdgeqError('E_USAGE', `reserve needs finite non-negative byte counts, got ${all.find((b) => !(Number.isFinite(b) && b >= 0))}`);
     }
-    const largest = Math.max(0, ...(tensors ?? []));
+    const largest = (tensors ?? []).reduce((a, b) => Math.max(a, b), 0);
     if (largest > this.maxMemoryBytes) {
       throw new EdgeqError(
         'E_WASM_OOM',
@@ -173,7 +173,7 @@ export class ShardedBackend implements MatmulBackend {
         'use fewer bits or a smaller model',
       );
     }
-    const extra = this.shardsNeeded(bytes, tensors);
+    let extra = this.shardsNeeded(bytes, tensors);
     if (extra <= 0) return;
     if (this.opts.respinFirst && this.shards.length === 1 && !this.shards[0]!.used) {
       const old = this.shards[0]!.be;
@@ -182,8 +182,14 @@ export class ShardedBackend implements MatmulBackend {
         await be.dispose();
         this.live();
       }
-      this.shards[0] = this.newShard(be, 0);
-      await old.dispose();
+      if (!this.shards[0]!.used) {
+        this.shards[0] = this.newShard(be, 0);
+        await old.dispose();
+      } else {
+        // shard 0 got a weight while the new one started (reserve was not awaited): keep both
+        this.shards.push(this.newShard(be, this.shards.length));
+        extra--;
+      }
     }
     for (let j = 0; j < extra; j++) {
       const be = await this.opts.createShard(true);

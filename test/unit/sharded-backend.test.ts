@@ -10,11 +10,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeqError } from '../../src/core/errors.js';
 import { generateGreedy } from '../../src/infer/generate.js';
-import type { LoadOptions } from '../../src/model/build-model.js';
+import { backendWeightBytes, type LoadOptions } from '../../src/model/build-model.js';
 import { createWasmBackend, type ShardedBackend } from '../../src/kernels/wasm-backend.js';
 import type { WasmBackendOptions } from '../../src/kernels/wasm-backend.js';
 import { loadModel } from '../../src/model/load-model.js';
 import { readModelConfig } from '../../src/model/model-dir.js';
+import { openWeightSource } from '../../src/model/weight-source.js';
 import { quantizeModel } from '../../src/pipeline/quantize-model.js';
 import { FIXTURE_MODELS } from '../helpers/fixtures.js';
 import { gaussian, makeQuantWeight, prng } from './lowbit-weights.js';
@@ -92,6 +93,14 @@ describe('a model spread over several shards', () => {
         expect(sharded.shardCount).toBeGreaterThanOrEqual(3);
         expect(stats.filter((s) => s.weights > 0).length).toBe(stats.length); // reserve() made no idle shard
         for (const s of stats.slice(0, -1)) expect(s.weightBytes).toBeLessThanOrEqual(sharded.shardWeightBytes);
+        // the loader's estimate (what it reserved) over-estimates what was placed, tensor count and bytes
+        const ckpt = await openWeightSource(c.dir());
+        const est = backendWeightBytes(readModelConfig(c.dir()).config, ckpt, c.opts);
+        await ckpt.close();
+        const placed = stats.reduce((a, s) => a + s.weightBytes, 0);
+        expect(est.tensors.length).toBe(stats.reduce((a, s) => a + s.weights, 0));
+        expect(est.total).toBeGreaterThanOrEqual(placed);
+        expect(est.total).toBeLessThan(1.3 * placed);
         model.dispose();
         expect(sharded.shardStats().every((s) => s.weights === 0 && s.weightBytes === 0)).toBe(true);
         const got = await run(c.dir(), sharded, c.opts);
