@@ -5,12 +5,16 @@
 //   gemv     Y = x · Ŵᵀ (m = 1) at 4096×4096 and 2048×8192 (n×k) for 2/3/4/8-bit g128 weights, LUT and
 //            int8-dot kernels, 1 and 2 threads: ms/call, GFLOP/s (2nk), GB/s of packed weight bytes
 //            read; the fp32 GEMV on the same shape for comparison; the 2-bit / 4-bit LUT time ratio.
-//   gemm     m = 64 (a prefill chunk) at 4096×4096, same kernels, 1 and 2 threads.
+//   gemm     m = 64 (a prefill chunk) at 4096×4096, 1 and 2 threads: the fp32 GEMM, the LUT and int8-dot
+//            kernels run token by token (prefill GEMM off), and the prefill GEMM (int8 activations, int16
+//            panels, i32x4.dot_i16x8_s) on the LUT layout and on the int8 layout; also `--prefill-m=a,b`
+//            (default 8,16,64,256) rows for 4-bit at 1 thread: prefill GEMM vs LUT per token by m.
 //   accuracy mean |error| and mean relative error of each kernel vs dequantize-then-fp32 on N(0,1)
 //            activations (RTN g128 asym weights, 512×4096), next to the weight quantization's own error.
 //   ppl      brown-llama-7m, every linear layer and the LM head RTN-quantized (w4g128, w3g128, w2g64 asym),
-//            WikiText-2 perplexity (ctx 256, first --ppl-windows windows, default 48) run three ways on the
-//            same quantized weights: dequantized fp32, LUT kernel, int8-dot kernel.
+//            WikiText-2 perplexity (ctx 256, first --ppl-windows windows, default 48) run four ways on the
+//            same quantized weights: dequantized fp32, LUT kernel and int8-dot kernel (token by token),
+//            prefill GEMM.
 //
 // Options: --quick (shorter timing budget), --threads=N (the multithreaded run; default availableParallelism),
 //          --ppl-windows=N (0 skips the perplexity section), --sections=gemv,gemm,accuracy,ppl (default all)
@@ -26,6 +30,7 @@ try {
   k = {
     ...(await import('../dist/kernels/wasm-backend.js')),
     ...(await import('../dist/qtypes/registry.js')),
+    ...(await import('../dist/kernels/wasm-lowbit.js')),
   };
   k.dist = (p) => import(new URL(`../dist/${p}`, import.meta.url));
 } catch (err) {
@@ -67,15 +72,22 @@ function randomQuant(bits, n, kk, seed) {
 function time(fn, { budgetMs = QUICK ? 300 : 1200, minReps = 5, warmup = 5 } = {}) {
   for (let i = 0; i < warmup; i++) fn();
   const samples = [];
+  const cpu = [];
   const t0 = performance.now();
   while (samples.length < minReps || performance.now() - t0 < budgetMs) {
+    const c = process.cpuUsage();
     const t = performance.now();
     fn();
     samples.push(performance.now() - t);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1000);
     if (samples.length >= 20000) break;
   }
   samples.sort((a, b) => a - b);
-  return { median: samples[samples.length >> 1], best: samples[0], reps: samples.length };
+  cpu.sort((a, b) => a - b);
+  // cpu: the process's CPU time per call (all threads; with 1 thread, the wall time minus time spent descheduled
+  // on a shared machine: the stable number to compare kernels with when other processes compete for the cores)
+  return { median: samples[samples.length >> 1], best: samples[0], reps: samples.length, cpu: cpu[cpu.length >> 1] };
 }
 
 const SHAPES = [
@@ -127,19 +139,40 @@ async function sectionGemm() {
     const be = await k.createWasmBackend({ threads });
     const wf = be.prepareWeight(gaussian(rng(3), s.n * s.k), s.n, s.k);
     let t = time(() => be.matmul(x, m, wf, y), opts);
-    rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: 'fp32', kernel: 'fp32', threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: (s.n * s.k * 4) / (t.median * 1e6), bytes: s.n * s.k * 4 });
+    rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: 'fp32', kernel: 'fp32', threads, ms: t.median, best: t.best, cpu: t.cpu, gflops: flop / (t.median * 1e6), gbs: (s.n * s.k * 4) / (t.median * 1e6), bytes: s.n * s.k * 4 });
     be.freeWeight(wf);
     for (const bits of [2, 4, 8]) {
       const q = randomQuant(bits, s.n, s.k, bits);
       for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
         const h = be.prepareQuantized(q, { kernel });
-        t = time(() => be.matmulQuantized(x, m, h, y), opts);
-        rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel, threads, ms: t.median, best: t.best, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
+        for (const prefill of [false, true]) {
+          k.setPrefillMinTokens(prefill ? 1 : Infinity);
+          t = time(() => be.matmulQuantized(x, m, h, y), opts);
+          const name = prefill ? `prefill (${kernel} layout)` : kernel;
+          rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel: name, threads, ms: t.median, best: t.best, cpu: t.cpu, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
+        }
         be.freeWeight(h);
       }
     }
+    k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
     await be.dispose();
   }
+  // 4-bit g128, LUT layout, 1 thread: per-token LUT vs prefill GEMM by m (where the threshold comes from)
+  const be = await k.createWasmBackend({ threads: 1 });
+  const h = be.prepareQuantized(randomQuant(4, s.n, s.k, 4), { kernel: 'lut' });
+  for (const mm of PREFILL_M) {
+    const xm = gaussian(rng(9), mm * s.k);
+    const ym = new Float32Array(mm * s.n);
+    const f = 2 * mm * s.n * s.k;
+    for (const prefill of [false, true]) {
+      k.setPrefillMinTokens(prefill ? 1 : Infinity);
+      const tm = time(() => be.matmulQuantized(xm, mm, h, ym), opts);
+      rows.push({ case: `gemm m=${mm} ${s.n}x${s.k}`, weights: 'int4 g128', kernel: prefill ? 'prefill (lut layout)' : 'lut', threads: 1, ms: tm.median, best: tm.best, cpu: tm.cpu, gflops: f / (tm.median * 1e6), gbs: h.bytes / (tm.median * 1e6), bytes: h.bytes });
+    }
+  }
+  k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
+  be.freeWeight(h);
+  await be.dispose();
   return rows;
 }
 
@@ -198,6 +231,8 @@ async function sectionAccuracy() {
 
 const sectionsArg = argv.find((a) => a.startsWith('--sections='));
 const SECTIONS = new Set((sectionsArg ? sectionsArg.split('=')[1] : 'gemv,gemm,accuracy,ppl').split(','));
+const prefillArg = argv.find((a) => a.startsWith('--prefill-m='));
+const PREFILL_M = (prefillArg ? prefillArg.split('=')[1] : '8,16,64,256').split(',').filter(Boolean).map(Number);
 const pplArg = argv.find((a) => a.startsWith('--ppl-windows='));
 const PPL_WINDOWS = pplArg ? Number(pplArg.split('=')[1]) : 48;
 
@@ -236,8 +271,10 @@ async function sectionPpl() {
   let text;
   for (const grid of [{ bits: 4, groupSize: 128, sym: false }, { bits: 3, groupSize: 128, sym: false }, { bits: 2, groupSize: 64, sym: false }]) {
     const ppl = {};
-    for (const mode of ['dense', 'lut', 'int8']) {
-      const model = await loadModel(dir, quantizingBackend(inner, grid, mode));
+    for (const mode of ['dense', 'lut', 'int8', 'prefill']) {
+      // lut / int8: those kernels token by token (prefill GEMM off); prefill: the prefill GEMM on the LUT layout
+      k.setPrefillMinTokens(mode === 'prefill' ? 1 : Infinity);
+      const model = await loadModel(dir, quantizingBackend(inner, grid, mode === 'prefill' ? 'lut' : mode));
       if (!text) {
         const tok = EdgeqTokenizer.load(dir, model.config.bosTokenId, model.config.eosTokenIds);
         text = { ids: tokenizeText(tok, readEvalText(path.join(root, 'fixtures/text/wiki.test.raw'))).ids, bos: tok.bosId ?? 1 };
@@ -246,8 +283,9 @@ async function sectionPpl() {
       ppl[mode] = r.ppl;
       model.dispose();
     }
+    k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
     const id = k.qtypeId(grid);
-    rows.push({ case: `brown-llama-7m ${id}`, windows: PPL_WINDOWS, pplDequantFp32: ppl.dense, pplLut: ppl.lut, pplInt8: ppl.int8, lutRelDiff: ppl.lut / ppl.dense - 1, int8RelDiff: ppl.int8 / ppl.dense - 1 });
+    rows.push({ case: `brown-llama-7m ${id}`, windows: PPL_WINDOWS, pplDequantFp32: ppl.dense, pplLut: ppl.lut, pplInt8: ppl.int8, pplPrefill: ppl.prefill, lutRelDiff: ppl.lut / ppl.dense - 1, int8RelDiff: ppl.int8 / ppl.dense - 1, prefillRelDiff: ppl.prefill / ppl.dense - 1 });
   }
   await inner.dispose();
   return rows;
@@ -282,8 +320,9 @@ if (ratios.length) console.log('\n## LUT 2-bit / 4-bit GEMV time (target ≤ 0.6
 for (const r of ratios) console.log(`${r.case}  threads ${r.threads}: median ${r.ratio.toFixed(3)}  best ${r.ratioBest.toFixed(3)}`);
 const gemm = SECTIONS.has('gemm') ? await sectionGemm() : [];
 if (gemm.length) {
-  console.log('\n## GEMM (prefill chunk)');
-  table(gemm, speedCols);
+  console.log('\n## GEMM (prefill chunk); cpu = process CPU time per call (all threads)');
+  for (const r of gemm) r.cpuGflops = (2 * Number(r.case.match(/m=(\d+)/)[1]) * SHAPES[0].n * SHAPES[0].k) / (r.cpu * 1e6);
+  table(gemm, [...speedCols.slice(0, 7), ['cpu', 'cpu ms', 3], ['cpuGflops', 'GFLOP/s (cpu)', 1]]);
 }
 const acc = SECTIONS.has('accuracy') ? await sectionAccuracy() : [];
 if (acc.length) console.log('\n## Accuracy vs dequantize-then-fp32 (N(0,1) activations, 4 tokens)');
@@ -291,6 +330,6 @@ if (acc.length) table(acc, [['case', 'case'], ['kernel', 'kernel'], ['meanAbsY',
 const ppl = SECTIONS.has('ppl') ? await sectionPpl() : [];
 if (ppl.length > 0) {
   console.log(`\n## Perplexity on the kernels vs the same weights dequantized to fp32 (WikiText-2, ctx 256, ${PPL_WINDOWS} windows)`);
-  table(ppl, [['case', 'case'], ['windows', 'windows', 0], ['pplDequantFp32', 'dequantized fp32', 4], ['pplLut', 'LUT', 4], ['pplInt8', 'int8-dot', 4], ['lutRelDiff', 'LUT rel diff', 'e'], ['int8RelDiff', 'int8 rel diff', 'e']]);
+  table(ppl, [['case', 'case'], ['windows', 'windows', 0], ['pplDequantFp32', 'dequantized fp32', 4], ['pplLut', 'LUT', 4], ['pplInt8', 'int8-dot', 4], ['pplPrefill', 'prefill GEMM', 4], ['lutRelDiff', 'LUT rel diff', 'e'], ['int8RelDiff', 'int8 rel diff', 'e'], ['prefillRelDiff', 'prefill rel diff', 'e']]);
 }
 console.log('BENCH_JSON ' + JSON.stringify({ node: process.version, cpus: os.availableParallelism(), cpu: os.cpus()[0]?.model, gemv, ratios, gemm, accuracy: acc, ppl }));

@@ -44,9 +44,11 @@ function mk8x4(pa: usize, gs: usize, xp: usize, xs: usize, L: i32, sz: usize, mp
   let x2 = x1 + xs;
   let x3 = x2 + xs;
   const end = pa + <usize>L * 8;
+  // one column pair per iteration: 8 accumulators + 2 weight vectors + 1 broadcast stay in registers
+  // (unrolling lets the compilers hoist more loads than the 15 usable xmm registers hold: spills)
   while (pa < end) {
-    let w0 = v128.load(pa);
-    let w1 = v128.load(pb);
+    const w0 = v128.load(pa);
+    const w1 = v128.load(pb);
     let x = v128.load32_splat(x0);
     a0 = i32x4.add(a0, i32x4.dot_i16x8_s(w0, x));
     b0 = i32x4.add(b0, i32x4.dot_i16x8_s(w1, x));
@@ -59,26 +61,12 @@ function mk8x4(pa: usize, gs: usize, xp: usize, xs: usize, L: i32, sz: usize, mp
     x = v128.load32_splat(x3);
     a3 = i32x4.add(a3, i32x4.dot_i16x8_s(w0, x));
     b3 = i32x4.add(b3, i32x4.dot_i16x8_s(w1, x));
-    w0 = v128.load(pa, 16);
-    w1 = v128.load(pb, 16);
-    x = v128.load32_splat(x0, 4);
-    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(w0, x));
-    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(w1, x));
-    x = v128.load32_splat(x1, 4);
-    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(w0, x));
-    b1 = i32x4.add(b1, i32x4.dot_i16x8_s(w1, x));
-    x = v128.load32_splat(x2, 4);
-    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(w0, x));
-    b2 = i32x4.add(b2, i32x4.dot_i16x8_s(w1, x));
-    x = v128.load32_splat(x3, 4);
-    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(w0, x));
-    b3 = i32x4.add(b3, i32x4.dot_i16x8_s(w1, x));
-    pa += 32;
-    pb += 32;
-    x0 += 8;
-    x1 += 8;
-    x2 += 8;
-    x3 += 8;
+    pa += 16;
+    pb += 16;
+    x0 += 4;
+    x1 += 4;
+    x2 += 4;
+    x3 += 4;
   }
   const sa = v128.load(sz), za = v128.load(sz, 128);
   const sb = v128.load(sz, 16), zb = v128.load(sz, 144);
