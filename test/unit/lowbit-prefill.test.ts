@@ -111,6 +111,25 @@ describe('prefill GEMM: WASM vs prefillMatmulRef vs dequantize-then-fp32', () =>
   });
 });
 
+describe('prefill GEMM: several passes over K', () => {
+  it('m = 70 tokens at k = 2048 runs in passes of ≤ 32 tokens (activations kept in L2), same result', () => {
+    setPrefillMinTokens(1);
+    for (const kernel of ['lut', 'int8'] as const) {
+      const q = makeQuantWeight({ bits: 3, groupSize: 128, sym: false, actOrder: true, n: 40, k: 2048, seed: 31 });
+      const plan = makePlan(q, kernel);
+      const m = 70;
+      const x = gaussian(prng(70), m * 2048);
+      const oracle = new Float32Array(m * 40);
+      const omag = new Float64Array(m * 40);
+      prefillMatmulRef(q, plan, x, m, oracle, omag);
+      const y1 = wasm1.matmulQuantized(x, m, wasm1.prepareQuantized(q, { kernel }));
+      const y2 = wasm2.matmulQuantized(x, m, wasm2.prepareQuantized(q, { kernel }));
+      expect(Array.from(y2)).toEqual(Array.from(y1));
+      for (let j = 0; j < m * 40; j++) expect(Math.abs(y1[j]! - oracle[j]!)).toBeLessThanOrEqual(1e-6 * (plan.numBlocks + 8) * omag[j]! + 1e-30);
+    }
+  });
+});
+
 describe('prefill GEMM: dispatch', () => {
   it('m below the threshold runs the handle kernel, m at or above it the prefill GEMM', () => {
     setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);

@@ -13,9 +13,9 @@
 //                               SLOT_BYTES: panel (32 × MAX_BLOCK i16), 32 f32 scales, 32 i32 zeros
 //
 // Every thread is handed the same arguments; it claims a scratch slot with the slot counter and 32-row
-// tiles `chunk` at a time with the tile counter. For each tile and block the panel is unpacked once and
-// reused by all m tokens; the tokens' activations of the block (4 × L i16) stay in L1 across the tile's
-// 4 row pairs.
+// tiles `chunk` at a time with the tile counter. For each tile, pass of up to mt tokens and block, the
+// panel is unpacked once and reused by those tokens; 4 tokens' activations of the block (4 × L i16) stay
+// in L1 across the tile's 4 row pairs.
 
 import { PANEL_ROWS, unpackLut, unpackQ8Group, zeroGroup } from './lowbit-unpack';
 
@@ -25,6 +25,7 @@ const SLOT_BYTES: usize = PANEL_BYTES + 256; // = PREFILL_SLOT_BYTES of lowbit-p
 const Q8_ROWS: i32 = 4;
 const Q8_META: usize = 16;
 const LUT_META: usize = 128;
+const XQ_CHUNK_BYTES: i32 = 128 << 10;
 
 // y[4 rows] += s · xScale · (acc − z·Σxq)
 @inline function epi(yp: usize, acc: v128, s: v128, z: v128, mp: usize): void {
@@ -126,6 +127,10 @@ export function prefillTiles(
     ? <usize>fmt * <usize>kPad * 4 + <usize>nb * LUT_META
     : (nibble ? <usize>kPad * 2 : <usize>kPad * 4) + <usize>nb * Q8_META;
   const ys = <usize>tiles * <usize>PANEL_ROWS * 4; // bytes per token of Y
+  // tokens per pass over K: their activations (mt · kPad i16) stay in L2 while the tile's panels are
+  // unpacked again for each pass (≥ 32 tokens per unpacking keeps that cheap)
+  const passes = (m + max(32, XQ_CHUNK_BYTES / (kPad * 2)) - 1) / max(32, XQ_CHUNK_BYTES / (kPad * 2));
+  const mt = (((m + passes - 1) / passes + 3) >> 2) << 2; // equal passes of whole 4-token groups
   for (;;) {
     const c = atomic.add<i32>(counter, 1);
     if (c >= claims) break;
@@ -136,38 +141,41 @@ export function prefillTiles(
         const yr = y0 + <usize>i * ys;
         for (let r: usize = 0; r < <usize>PANEL_ROWS * 4; r += 16) v128.store(yr + r, i32x4.splat(0));
       }
-      for (let b = 0; b < nb; b++) {
-        const c0 = b * blockLen;
-        const L = min(blockLen, kPad - c0);
-        if (lut) {
-          unpackLut(w + <usize>tile * tileBytes + <usize>fmt * <usize>c0 * 4 + <usize>b * LUT_META, L, fmt, panel, sz, sz + 128);
-        } else {
-          const blkOff = (nibble ? <usize>c0 * 2 : <usize>c0 * 4) + <usize>b * Q8_META;
-          for (let g = 0; g < PANEL_ROWS / Q8_ROWS; g++) {
-            const qt = tile * (PANEL_ROWS / Q8_ROWS) + g;
-            if (qt < q8Tiles) unpackQ8Group(w + <usize>qt * tileBytes + blkOff, L, fmt, g, panel, sz, sz + 128);
-            else zeroGroup(L, g, panel, sz, sz + 128);
+      for (let i0 = 0; i0 < m; i0 += mt) {
+        const i1 = min(i0 + mt, m);
+        for (let b = 0; b < nb; b++) {
+          const c0 = b * blockLen;
+          const L = min(blockLen, kPad - c0);
+          if (lut) {
+            unpackLut(w + <usize>tile * tileBytes + <usize>fmt * <usize>c0 * 4 + <usize>b * LUT_META, L, fmt, panel, sz, sz + 128);
+          } else {
+            const blkOff = (nibble ? <usize>c0 * 2 : <usize>c0 * 4) + <usize>b * Q8_META;
+            for (let g = 0; g < PANEL_ROWS / Q8_ROWS; g++) {
+              const qt = tile * (PANEL_ROWS / Q8_ROWS) + g;
+              if (qt < q8Tiles) unpackQ8Group(w + <usize>qt * tileBytes + blkOff, L, fmt, g, panel, sz, sz + 128);
+              else zeroGroup(L, g, panel, sz, sz + 128);
+            }
           }
-        }
-        const gs = <usize>L * 8; // bytes per row group of the panel
-        const xs = <usize>L * 2; // bytes per token of the block's activations
-        const xb = xq + <usize>m * <usize>c0 * 2;
-        const mb = xmeta + <usize>b * <usize>m * 8;
-        let i = 0;
-        for (; i + 4 <= m; i += 4) {
-          const xp = xb + <usize>i * xs;
-          const mp = mb + <usize>i * 8;
-          const yp = y0 + <usize>i * ys;
-          for (let g = 0; g < PANEL_ROWS / 4; g += 2) {
-            mk8x4(panel + <usize>g * gs, gs, xp, xs, L, sz + <usize>g * 16, mp, yp + <usize>g * 16, ys);
+          const gs = <usize>L * 8; // bytes per row group of the panel
+          const xs = <usize>L * 2; // bytes per token of the block's activations
+          const xb = xq + <usize>m * <usize>c0 * 2;
+          const mb = xmeta + <usize>b * <usize>m * 8;
+          let i = i0;
+          for (; i + 4 <= i1; i += 4) {
+            const xp = xb + <usize>i * xs;
+            const mp = mb + <usize>i * 8;
+            const yp = y0 + <usize>i * ys;
+            for (let g = 0; g < PANEL_ROWS / 4; g += 2) {
+              mk8x4(panel + <usize>g * gs, gs, xp, xs, L, sz + <usize>g * 16, mp, yp + <usize>g * 16, ys);
+            }
           }
-        }
-        for (; i < m; i++) {
-          const xp = xb + <usize>i * xs;
-          const mp = mb + <usize>i * 8;
-          const yp = y0 + <usize>i * ys;
-          for (let g = 0; g < PANEL_ROWS / 4; g += 2) {
-            mk8x1(panel + <usize>g * gs, gs, xp, L, sz + <usize>g * 16, mp, yp + <usize>g * 16);
+          for (; i < i1; i++) {
+            const xp = xb + <usize>i * xs;
+            const mp = mb + <usize>i * 8;
+            const yp = y0 + <usize>i * ys;
+            for (let g = 0; g < PANEL_ROWS / 4; g += 2) {
+              mk8x1(panel + <usize>g * gs, gs, xp, L, sz + <usize>g * 16, mp, yp + <usize>g * 16);
+            }
           }
         }
       }
