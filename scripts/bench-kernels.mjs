@@ -147,6 +147,7 @@ async function sectionGemm() {
         const h = be.prepareQuantized(q, { kernel });
         for (const prefill of [false, true]) {
           k.setPrefillMinTokens(prefill ? 1 : Infinity);
+          k.setPrefillLutMinBits(2); // forced on for every bit width here (by default 2/3-bit LUT weights stay on the LUT)
           t = time(() => be.matmulQuantized(x, m, h, y), opts);
           const name = prefill ? `prefill (${kernel} layout)` : kernel;
           rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel: name, threads, ms: t.median, best: t.best, cpu: t.cpu, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
@@ -155,6 +156,7 @@ async function sectionGemm() {
       }
     }
     k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
+    k.setPrefillLutMinBits(k.DEFAULT_PREFILL_LUT_MIN_BITS);
     await be.dispose();
   }
   // 4-bit g128, LUT layout, 1 thread: per-token LUT vs prefill GEMM by m (where the threshold comes from)
@@ -274,6 +276,7 @@ async function sectionPpl() {
     for (const mode of ['dense', 'lut', 'int8', 'prefill']) {
       // lut / int8: those kernels token by token (prefill GEMM off); prefill: the prefill GEMM on the LUT layout
       k.setPrefillMinTokens(mode === 'prefill' ? 1 : Infinity);
+      k.setPrefillLutMinBits(2);
       const model = await loadModel(dir, quantizingBackend(inner, grid, mode === 'prefill' ? 'lut' : mode));
       if (!text) {
         const tok = EdgeqTokenizer.load(dir, model.config.bosTokenId, model.config.eosTokenIds);
@@ -284,6 +287,7 @@ async function sectionPpl() {
       model.dispose();
     }
     k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
+    k.setPrefillLutMinBits(k.DEFAULT_PREFILL_LUT_MIN_BITS);
     const id = k.qtypeId(grid);
     rows.push({ case: `brown-llama-7m ${id}`, windows: PPL_WINDOWS, pplDequantFp32: ppl.dense, pplLut: ppl.lut, pplInt8: ppl.int8, pplPrefill: ppl.prefill, lutRelDiff: ppl.lut / ppl.dense - 1, int8RelDiff: ppl.int8 / ppl.dense - 1, prefillRelDiff: ppl.prefill / ppl.dense - 1 });
   }

@@ -6,7 +6,7 @@
  * tables or int8 activations; tokens split over the threads when m > 1), then row tiles of Y are claimed
  * dynamically from an atomic counter by every thread (the split is over output rows), and Y is copied out.
  *
- * Prefill (m ≥ prefillMinTokens, either kernel): int8 activations as for int8-dot, then the prefill GEMM
+ * Prefill (m ≥ prefillMinTokens; int8 layout, LUT layout of ≥ 4 bits): int8 activations as for int8-dot, then the prefill GEMM
  * (assembly/lowbit-prefill.ts), which unpacks each 32-row tile's weights block by block into an int16 panel
  * in a per-thread scratch slot and runs an 8-row × 4-token i32x4.dot_i16x8_s micro-kernel over it, so the
  * unpacking is paid once per tile for all m tokens.
@@ -41,10 +41,18 @@ const CLAIMS_PER_THREAD = 8;
 
 /**
  * Products with at least this many tokens (rows of X) run on the prefill GEMM; fewer (decode) on the
- * handle's own kernel. Measured (bench:kernels, 4096×4096 4-bit g128, 1 thread): see README.
+ * handle's own kernel. From bench:kernels (4-bit, 1 thread): the prefill GEMM is as fast as the LUT
+ * kernel at m = 8 and faster from m = 16 on.
  */
 export const DEFAULT_PREFILL_MIN_TOKENS = 8;
+/**
+ * LUT-layout weights of fewer bits stay on the LUT kernel at any m: its cost grows with the bits (one
+ * table lookup pass per bit plane) while the prefill GEMM's does not; measured at m = 128, 1 thread, the
+ * LUT kernel is ~1.4× faster for 2-bit, even for 3-bit, ~1.4× slower for 4-bit.
+ */
+export const DEFAULT_PREFILL_LUT_MIN_BITS = 4;
 let prefillMinTokens = DEFAULT_PREFILL_MIN_TOKENS;
+let prefillLutMinBits = DEFAULT_PREFILL_LUT_MIN_BITS;
 
 /**
  * Sets the token count from which LowbitRunner.matmul uses the prefill GEMM (Infinity: never; 1: always,
@@ -54,6 +62,14 @@ export function setPrefillMinTokens(m: number): number {
   if (!(m >= 1)) throw new EdgeqError('E_USAGE', `prefill min tokens must be ≥ 1 (or Infinity), got ${m}`);
   const prev = prefillMinTokens;
   prefillMinTokens = m;
+  return prev;
+}
+
+/** Sets the fewest bits of a LUT-layout weight that uses the prefill GEMM (2: all). Returns the previous value. */
+export function setPrefillLutMinBits(bits: number): number {
+  if (!(bits >= 2)) throw new EdgeqError('E_USAGE', `prefill LUT min bits must be ≥ 2, got ${bits}`);
+  const prev = prefillLutMinBits;
+  prefillLutMinBits = bits;
   return prev;
 }
 
@@ -139,7 +155,7 @@ export class LowbitRunner {
     const { plan } = h;
     const { kPad, nPad, n, numBlocks, blockLen } = plan;
     const heap = host.heap;
-    const prefill = m >= prefillMinTokens;
+    const prefill = m >= prefillMinTokens && (plan.kernel === 'int8' || plan.bits >= prefillLutMinBits);
     const lut = plan.kernel === 'lut' && !prefill; // LUT tables, else int8 activations
     const tileRows = prefill ? PREFILL_TILE_ROWS : lut ? LUT_TILE_ROWS : Q8_TILE_ROWS;
     const tiles = Math.ceil(nPad / tileRows);

@@ -11,7 +11,7 @@ import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { lowbitMatmulRef, prefillMatmulRef, q8ActsRef } from '../../src/kernels/lowbit-oracle.js';
 import { blockLength, gatherActivations, makePlan, type LowbitKernel, type LowbitPlan } from '../../src/kernels/lowbit-plan.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
-import { DEFAULT_PREFILL_MIN_TOKENS, setPrefillMinTokens } from '../../src/kernels/wasm-lowbit.js';
+import { DEFAULT_PREFILL_LUT_MIN_BITS, DEFAULT_PREFILL_MIN_TOKENS, setPrefillLutMinBits, setPrefillMinTokens } from '../../src/kernels/wasm-lowbit.js';
 import { dequantize } from '../../src/qtypes/registry.js';
 import type { Bits } from '../../src/qtypes/types.js';
 import { gaussian, makeQuantWeight, prng } from './lowbit-weights.js';
@@ -22,9 +22,11 @@ let wasm2: MatmulBackend;
 beforeAll(async () => {
   wasm1 = await createWasmBackend({ threads: 1 });
   wasm2 = await createWasmBackend({ threads: 2, spinMicros: 0 });
+  setPrefillLutMinBits(2); // every LUT-layout weight on the prefill GEMM (the dispatch test restores the default)
 });
 afterAll(async () => {
   setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
+  setPrefillLutMinBits(DEFAULT_PREFILL_LUT_MIN_BITS);
   await wasm1?.dispose();
   await wasm2?.dispose();
 });
@@ -133,6 +135,7 @@ describe('prefill GEMM: several passes over K', () => {
 describe('prefill GEMM: dispatch', () => {
   it('m below the threshold runs the handle kernel, m at or above it the prefill GEMM', () => {
     setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
+    setPrefillLutMinBits(DEFAULT_PREFILL_LUT_MIN_BITS);
     const q = makeQuantWeight({ bits: 4, groupSize: 32, sym: true, actOrder: false, n: 70, k: 256, seed: 4 });
     const plan = makePlan(q, 'lut');
     const h = wasm2.prepareQuantized(q);
@@ -153,6 +156,24 @@ describe('prefill GEMM: dispatch', () => {
       expect(dOther).toBeGreaterThan(10 * dWant);
     }
     wasm2.freeWeight(h);
+  });
+
+  it('LUT-layout weights below the min bits stay on the LUT kernel at any m; int8-layout ones do not', () => {
+    setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
+    setPrefillLutMinBits(DEFAULT_PREFILL_LUT_MIN_BITS);
+    const m = 40;
+    for (const bits of [2, 3] as Bits[]) {
+      const q = makeQuantWeight({ bits, groupSize: 64, sym: false, actOrder: false, n: 50, k: 256, seed: 40 + bits });
+      const x = gaussian(prng(bits), m * 256);
+      for (const kernel of ['lut', 'int8'] as const) {
+        const plan = makePlan(q, kernel);
+        const ref = kernel === 'lut' ? lowbitMatmulRef(q, plan, x, m, new Float32Array(m * 50)) : prefillMatmulRef(q, plan, x, m, new Float32Array(m * 50));
+        const y = wasm1.matmulQuantized(x, m, wasm1.prepareQuantized(q, { kernel }));
+        for (let j = 0; j < y.length; j++) expect(Math.abs(y[j]! - ref[j]!)).toBeLessThan(1e-4);
+      }
+    }
+    expect(() => setPrefillLutMinBits(1)).toThrow(/≥ 2/);
+    setPrefillLutMinBits(2);
   });
 
   it('zero activations give exactly zero; Infinity turns the prefill GEMM off', () => {
