@@ -146,8 +146,8 @@ async function sectionGemm() {
       for (const kernel of bits <= 4 ? ['lut', 'int8'] : ['int8']) {
         const h = be.prepareQuantized(q, { kernel });
         for (const prefill of [false, true]) {
-          k.setPrefillMinTokens(prefill ? 1 : Infinity);
-          k.setPrefillLutMinBits(2); // forced on for every bit width here (by default 2/3-bit LUT weights stay on the LUT)
+          // forced on / off for every bit width here (by default 2/3-bit LUT and 8-bit weights keep their kernel)
+          k.setPrefillPolicy(prefill ? { minTokens: 1, lutMinBits: 2, maxBits: 8 } : { minTokens: Infinity });
           t = time(() => be.matmulQuantized(x, m, h, y), opts);
           const name = prefill ? `prefill (${kernel} layout)` : kernel;
           rows.push({ case: `gemm m=${m} ${s.n}x${s.k}`, weights: `int${bits} g128`, kernel: name, threads, ms: t.median, best: t.best, cpu: t.cpu, gflops: flop / (t.median * 1e6), gbs: h.bytes / (t.median * 1e6), bytes: h.bytes });
@@ -155,8 +155,7 @@ async function sectionGemm() {
         be.freeWeight(h);
       }
     }
-    k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
-    k.setPrefillLutMinBits(k.DEFAULT_PREFILL_LUT_MIN_BITS);
+    k.setPrefillPolicy(k.DEFAULT_PREFILL_POLICY);
     await be.dispose();
   }
   // 4-bit g128, LUT layout, 1 thread: per-token LUT vs prefill GEMM by m (where the threshold comes from)
@@ -167,12 +166,12 @@ async function sectionGemm() {
     const ym = new Float32Array(mm * s.n);
     const f = 2 * mm * s.n * s.k;
     for (const prefill of [false, true]) {
-      k.setPrefillMinTokens(prefill ? 1 : Infinity);
+      k.setPrefillPolicy(prefill ? { minTokens: 1 } : { minTokens: Infinity });
       const tm = time(() => be.matmulQuantized(xm, mm, h, ym), opts);
       rows.push({ case: `gemm m=${mm} ${s.n}x${s.k}`, weights: 'int4 g128', kernel: prefill ? 'prefill (lut layout)' : 'lut', threads: 1, ms: tm.median, best: tm.best, cpu: tm.cpu, gflops: f / (tm.median * 1e6), gbs: h.bytes / (tm.median * 1e6), bytes: h.bytes });
     }
   }
-  k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
+  k.setPrefillPolicy(k.DEFAULT_PREFILL_POLICY);
   be.freeWeight(h);
   await be.dispose();
   return rows;
@@ -275,8 +274,7 @@ async function sectionPpl() {
     const ppl = {};
     for (const mode of ['dense', 'lut', 'int8', 'prefill']) {
       // lut / int8: those kernels token by token (prefill GEMM off); prefill: the prefill GEMM on the LUT layout
-      k.setPrefillMinTokens(mode === 'prefill' ? 1 : Infinity);
-      k.setPrefillLutMinBits(2);
+      k.setPrefillPolicy(mode === 'prefill' ? { minTokens: 1, lutMinBits: 2, maxBits: 8 } : { minTokens: Infinity });
       const model = await loadModel(dir, quantizingBackend(inner, grid, mode === 'prefill' ? 'lut' : mode));
       if (!text) {
         const tok = EdgeqTokenizer.load(dir, model.config.bosTokenId, model.config.eosTokenIds);
@@ -286,8 +284,7 @@ async function sectionPpl() {
       ppl[mode] = r.ppl;
       model.dispose();
     }
-    k.setPrefillMinTokens(k.DEFAULT_PREFILL_MIN_TOKENS);
-    k.setPrefillLutMinBits(k.DEFAULT_PREFILL_LUT_MIN_BITS);
+    k.setPrefillPolicy(k.DEFAULT_PREFILL_POLICY);
     const id = k.qtypeId(grid);
     rows.push({ case: `brown-llama-7m ${id}`, windows: PPL_WINDOWS, pplDequantFp32: ppl.dense, pplLut: ppl.lut, pplInt8: ppl.int8, pplPrefill: ppl.prefill, lutRelDiff: ppl.lut / ppl.dense - 1, int8RelDiff: ppl.int8 / ppl.dense - 1, prefillRelDiff: ppl.prefill / ppl.dense - 1 });
   }

@@ -6,7 +6,7 @@
  * tables or int8 activations; tokens split over the threads when m > 1), then row tiles of Y are claimed
  * dynamically from an atomic counter by every thread (the split is over output rows), and Y is copied out.
  *
- * Prefill (m ≥ prefillMinTokens; int8 layout, LUT layout of ≥ 4 bits): int8 activations as for int8-dot, then the prefill GEMM
+ * Prefill (usesPrefill: m ≥ 8 tokens, 4-bit LUT layout or ≤ 4-bit int8 layout): int8 activations as for int8-dot, then the prefill GEMM
  * (assembly/lowbit-prefill.ts), which unpacks each 32-row tile's weights block by block into an int16 panel
  * in a per-thread scratch slot and runs an 8-row × 4-token i32x4.dot_i16x8_s micro-kernel over it, so the
  * unpacking is paid once per tile for all m tokens.
@@ -40,37 +40,41 @@ const FN_PREFILL = 4;
 const CLAIMS_PER_THREAD = 8;
 
 /**
- * Products with at least this many tokens (rows of X) run on the prefill GEMM; fewer (decode) on the
- * handle's own kernel. From bench:kernels (4-bit, 1 thread): the prefill GEMM is as fast as the LUT
- * kernel at m = 8 and faster from m = 16 on.
+ * When LowbitRunner.matmul uses the prefill GEMM instead of the handle's own kernel (measured with
+ * bench:kernels and at m = 128 on 4096×4096, 1 thread):
+ *   minTokens   m ≥ this (decode, m = 1, stays on the GEMV kernels): the prefill GEMM is level with the
+ *               4-bit LUT kernel at m = 8 and ahead from m = 16 on
+ *   lutMinBits  LUT-layout weights of fewer bits stay on the LUT kernel: its cost grows with the bits (one
+ *               lookup pass per bit plane), the prefill GEMM's does not; the LUT kernel is ~1.4× faster at
+ *               2-bit, level at 3-bit, ~1.4× slower at 4-bit
+ *   maxBits     8-bit weights stay on int8-dot, which already is an i32x4.dot_i16x8_s kernel over u8 codes
+ *               (4 rows × 2 tokens) and measured level with or ahead of the prefill GEMM
  */
-export const DEFAULT_PREFILL_MIN_TOKENS = 8;
-/**
- * LUT-layout weights of fewer bits stay on the LUT kernel at any m: its cost grows with the bits (one
- * table lookup pass per bit plane) while the prefill GEMM's does not; measured at m = 128, 1 thread, the
- * LUT kernel is ~1.4× faster for 2-bit, even for 3-bit, ~1.4× slower for 4-bit.
- */
-export const DEFAULT_PREFILL_LUT_MIN_BITS = 4;
-let prefillMinTokens = DEFAULT_PREFILL_MIN_TOKENS;
-let prefillLutMinBits = DEFAULT_PREFILL_LUT_MIN_BITS;
+export interface PrefillPolicy {
+  minTokens: number;
+  lutMinBits: number;
+  maxBits: number;
+}
+export const DEFAULT_PREFILL_POLICY: Readonly<PrefillPolicy> = Object.freeze({ minTokens: 8, lutMinBits: 4, maxBits: 4 });
+let policy: PrefillPolicy = { ...DEFAULT_PREFILL_POLICY };
 
 /**
- * Sets the token count from which LowbitRunner.matmul uses the prefill GEMM (Infinity: never; 1: always,
- * as the tests do to cover small m). Process-wide; returns the previous value.
+ * Changes the prefill policy process-wide (e.g. { minTokens: Infinity } turns the prefill GEMM off;
+ * { minTokens: 1, lutMinBits: 2, maxBits: 8 } runs every product on it, as the tests do). Returns the
+ * previous policy.
  */
-export function setPrefillMinTokens(m: number): number {
-  if (!(m >= 1)) throw new EdgeqError('E_USAGE', `prefill min tokens must be ≥ 1 (or Infinity), got ${m}`);
-  const prev = prefillMinTokens;
-  prefillMinTokens = m;
+export function setPrefillPolicy(p: Partial<PrefillPolicy>): PrefillPolicy {
+  const next = { ...policy, ...p };
+  if (!(next.minTokens >= 1)) throw new EdgeqError('E_USAGE', `prefill minTokens must be ≥ 1 (or Infinity), got ${next.minTokens}`);
+  if (!(next.lutMinBits >= 2) || !(next.maxBits >= 2)) throw new EdgeqError('E_USAGE', 'prefill lutMinBits and maxBits must be ≥ 2');
+  const prev = policy;
+  policy = next;
   return prev;
 }
 
-/** Sets the fewest bits of a LUT-layout weight that uses the prefill GEMM (2: all). Returns the previous value. */
-export function setPrefillLutMinBits(bits: number): number {
-  if (!(bits >= 2)) throw new EdgeqError('E_USAGE', `prefill LUT min bits must be ≥ 2, got ${bits}`);
-  const prev = prefillLutMinBits;
-  prefillLutMinBits = bits;
-  return prev;
+/** Whether a product of m tokens with a weight of this plan runs on the prefill GEMM. */
+export function usesPrefill(plan: LowbitPlan, m: number): boolean {
+  return m >= policy.minTokens && plan.bits <= policy.maxBits && (plan.kernel === 'int8' || plan.bits >= policy.lutMinBits);
 }
 
 export class WasmQuantWeight implements QuantWeightHandle {
@@ -155,7 +159,7 @@ export class LowbitRunner {
     const { plan } = h;
     const { kPad, nPad, n, numBlocks, blockLen } = plan;
     const heap = host.heap;
-    const prefill = m >= prefillMinTokens && (plan.kernel === 'int8' || plan.bits >= prefillLutMinBits);
+    const prefill = usesPrefill(plan, m);
     const lut = plan.kernel === 'lut' && !prefill; // LUT tables, else int8 activations
     const tileRows = prefill ? PREFILL_TILE_ROWS : lut ? LUT_TILE_ROWS : Q8_TILE_ROWS;
     const tiles = Math.ceil(nPad / tileRows);

@@ -11,7 +11,7 @@ import type { MatmulBackend } from '../../src/kernels/backend.js';
 import { lowbitMatmulRef, prefillMatmulRef, q8ActsRef } from '../../src/kernels/lowbit-oracle.js';
 import { blockLength, gatherActivations, makePlan, type LowbitKernel, type LowbitPlan } from '../../src/kernels/lowbit-plan.js';
 import { createWasmBackend } from '../../src/kernels/wasm-backend.js';
-import { DEFAULT_PREFILL_LUT_MIN_BITS, DEFAULT_PREFILL_MIN_TOKENS, setPrefillLutMinBits, setPrefillMinTokens } from '../../src/kernels/wasm-lowbit.js';
+import { DEFAULT_PREFILL_POLICY, setPrefillPolicy } from '../../src/kernels/wasm-lowbit.js';
 import { dequantize } from '../../src/qtypes/registry.js';
 import type { Bits } from '../../src/qtypes/types.js';
 import { gaussian, makeQuantWeight, prng } from './lowbit-weights.js';
@@ -22,11 +22,9 @@ let wasm2: MatmulBackend;
 beforeAll(async () => {
   wasm1 = await createWasmBackend({ threads: 1 });
   wasm2 = await createWasmBackend({ threads: 2, spinMicros: 0 });
-  setPrefillLutMinBits(2); // every LUT-layout weight on the prefill GEMM (the dispatch test restores the default)
 });
 afterAll(async () => {
-  setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
-  setPrefillLutMinBits(DEFAULT_PREFILL_LUT_MIN_BITS);
+  setPrefillPolicy(DEFAULT_PREFILL_POLICY);
   await wasm1?.dispose();
   await wasm2?.dispose();
 });
@@ -80,7 +78,7 @@ for (const bits of [2, 3, 4, 8] as Bits[]) {
 
 describe('prefill GEMM: WASM vs prefillMatmulRef vs dequantize-then-fp32', () => {
   it.each(cases)('$kernel layout, $bits-bit g$groupSize actOrder=$actOrder', (c) => {
-    setPrefillMinTokens(1);
+    setPrefillPolicy({ minTokens: 1, lutMinBits: 2, maxBits: 8 });
     const k = c.groupSize === -1 ? 172 : 384; // per-channel: k padded to 192
     const n = 45; // LUT layout: 2 tiles, the second 13 rows; int8 layout: 12 tiles of 4 = 1.5 prefill tiles
     const seed = c.bits * 1000 + (c.groupSize + 1) * 10 + (c.actOrder ? 5 : 0) + (c.kernel === 'lut' ? 1 : 0);
@@ -114,13 +112,13 @@ describe('prefill GEMM: WASM vs prefillMatmulRef vs dequantize-then-fp32', () =>
 });
 
 describe('prefill GEMM: several passes over K', () => {
-  it('m = 70 tokens at k = 2048 runs in passes of ≤ 32 tokens (activations kept in L2), same result', () => {
-    setPrefillMinTokens(1);
+  it('m = 70 tokens at k = 8192 runs in passes of ≤ 64 tokens, same result', () => {
+    setPrefillPolicy({ minTokens: 1, lutMinBits: 2, maxBits: 8 });
     for (const kernel of ['lut', 'int8'] as const) {
-      const q = makeQuantWeight({ bits: 3, groupSize: 128, sym: false, actOrder: true, n: 40, k: 2048, seed: 31 });
+      const q = makeQuantWeight({ bits: 3, groupSize: 128, sym: false, actOrder: true, n: 40, k: 8192, seed: 31 });
       const plan = makePlan(q, kernel);
       const m = 70;
-      const x = gaussian(prng(70), m * 2048);
+      const x = gaussian(prng(70), m * 8192);
       const oracle = new Float32Array(m * 40);
       const omag = new Float64Array(m * 40);
       prefillMatmulRef(q, plan, x, m, oracle, omag);
@@ -134,8 +132,8 @@ describe('prefill GEMM: several passes over K', () => {
 
 describe('prefill GEMM: dispatch', () => {
   it('m below the threshold runs the handle kernel, m at or above it the prefill GEMM', () => {
-    setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
-    setPrefillLutMinBits(DEFAULT_PREFILL_LUT_MIN_BITS);
+    setPrefillPolicy(DEFAULT_PREFILL_POLICY);
+    const DEFAULT_PREFILL_MIN_TOKENS = DEFAULT_PREFILL_POLICY.minTokens;
     const q = makeQuantWeight({ bits: 4, groupSize: 32, sym: true, actOrder: false, n: 70, k: 256, seed: 4 });
     const plan = makePlan(q, 'lut');
     const h = wasm2.prepareQuantized(q);
@@ -158,38 +156,37 @@ describe('prefill GEMM: dispatch', () => {
     wasm2.freeWeight(h);
   });
 
-  it('LUT-layout weights below the min bits stay on the LUT kernel at any m; int8-layout ones do not', () => {
-    setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
-    setPrefillLutMinBits(DEFAULT_PREFILL_LUT_MIN_BITS);
+  it('by default 2/3-bit LUT-layout and 8-bit weights keep their kernel at any m, ≤ 4-bit int8-layout ones do not', () => {
+    setPrefillPolicy(DEFAULT_PREFILL_POLICY);
     const m = 40;
-    for (const bits of [2, 3] as Bits[]) {
+    for (const bits of [2, 3, 8] as Bits[]) {
       const q = makeQuantWeight({ bits, groupSize: 64, sym: false, actOrder: false, n: 50, k: 256, seed: 40 + bits });
       const x = gaussian(prng(bits), m * 256);
-      for (const kernel of ['lut', 'int8'] as const) {
+      for (const kernel of (bits === 8 ? ['int8'] : ['lut', 'int8']) as LowbitKernel[]) {
         const plan = makePlan(q, kernel);
-        const ref = kernel === 'lut' ? lowbitMatmulRef(q, plan, x, m, new Float32Array(m * 50)) : prefillMatmulRef(q, plan, x, m, new Float32Array(m * 50));
+        const own = kernel === 'lut' || bits === 8;
+        const ref = own ? lowbitMatmulRef(q, plan, x, m, new Float32Array(m * 50)) : prefillMatmulRef(q, plan, x, m, new Float32Array(m * 50));
         const y = wasm1.matmulQuantized(x, m, wasm1.prepareQuantized(q, { kernel }));
         for (let j = 0; j < y.length; j++) expect(Math.abs(y[j]! - ref[j]!)).toBeLessThan(1e-4);
       }
     }
-    expect(() => setPrefillLutMinBits(1)).toThrow(/≥ 2/);
-    setPrefillLutMinBits(2);
+    expect(() => setPrefillPolicy({ lutMinBits: 1 })).toThrow(/≥ 2/);
+    expect(() => setPrefillPolicy({ minTokens: 0 })).toThrow(/≥ 1/);
   });
 
-  it('zero activations give exactly zero; Infinity turns the prefill GEMM off', () => {
+  it('zero activations give exactly zero; minTokens Infinity turns the prefill GEMM off', () => {
     const q = makeQuantWeight({ bits: 2, groupSize: 64, sym: false, actOrder: false, n: 33, k: 128, seed: 9 });
-    setPrefillMinTokens(1);
+    setPrefillPolicy({ minTokens: 1, lutMinBits: 2, maxBits: 8 });
     for (const kernel of ['lut', 'int8'] as const) {
       const y = wasm2.matmulQuantized(new Float32Array(9 * 128), 9, wasm2.prepareQuantized(q, { kernel }));
       expect(Array.from(y).every((v) => v === 0)).toBe(true);
     }
-    setPrefillMinTokens(Infinity);
+    setPrefillPolicy({ minTokens: Infinity });
     const plan = makePlan(q, 'lut');
     const x = gaussian(prng(3), 20 * 128);
     const y = wasm1.matmulQuantized(x, 20, wasm1.prepareQuantized(q));
     const ref = lowbitMatmulRef(q, plan, x, 20, new Float32Array(20 * 33));
     for (let j = 0; j < y.length; j++) expect(Math.abs(y[j]! - ref[j]!)).toBeLessThan(1e-4);
-    expect(() => setPrefillMinTokens(0)).toThrow(/≥ 1/);
-    setPrefillMinTokens(DEFAULT_PREFILL_MIN_TOKENS);
+    setPrefillPolicy(DEFAULT_PREFILL_POLICY);
   });
 });
