@@ -226,9 +226,13 @@ export function gramOutputMse(w: Float32Array, wq: Float32Array, n: number, k: n
  * group-partial outputs, taken over every token through G = XᵀX: Δ_rg G_g Δ_rgᵀ. searchClip on the same
  * tokens is its reference. With `loHi` (for asymmetric grids) the candidates also include every clamp to
  * [min·a, max·b] with a, b ∈ {1, 1 − 1/nGrid, …} (the same shrink steps, one per side): an asymmetric grid's
- * range has two ends, and AutoAWQ's ±|w|max·shrink only ever moves the longer one.
+ * range has two ends, and AutoAWQ's ±|w|max·shrink only ever moves the longer one. `refine` (lo/hi only) then
+ * runs that many rounds of local search: each round tries, for every (row, group) at once, the 8 neighbours
+ * [lo ± f·|min|, hi ± f·max] of its best bounds (f = 1/(2·nGrid), halved each round, bounds kept within
+ * [min, 0] and [0, max]), each kept per group only where the loss drops — the final RTN's per-group range
+ * (its scale and zero) chosen on a 4–8× finer step than the grid's at 8 candidates per round.
  */
-export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64Array, grid: GridSpec, fq: FakeQuant, backend: MatmulBackend, opts: { nGrid?: number; maxShrink?: number; loHi?: boolean } = {}): Float32Array {
+export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64Array, grid: GridSpec, fq: FakeQuant, backend: MatmulBackend, opts: { nGrid?: number; maxShrink?: number; loHi?: boolean; refine?: number } = {}): Float32Array {
   const nGrid = opts.nGrid ?? 20;
   const steps = Math.floor((opts.maxShrink ?? 0.5) * nGrid);
   const gs = grid.groupSize > 0 ? grid.groupSize : k;
@@ -264,11 +268,7 @@ export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64
   const delta = new Float32Array(n * k);
   const lo = new Float32Array(n * groups);
   const hi = new Float32Array(n * groups);
-  for (const cand of cands) {
-    for (let gi = 0; gi < n * groups; gi++) {
-      lo[gi] = cand.lo(gi);
-      hi[gi] = cand.hi(gi);
-    }
+  const tryBounds = (): void => {
     for (let j = 0; j < n * k; j++) cur[j] = Math.min(hi[gOf(j)], Math.max(lo[gOf(j)], w[j]));
     const q = fq(cur, n, k, grid);
     for (let j = 0; j < n * k; j++) delta[j] = q[j] - w[j];
@@ -279,7 +279,29 @@ export function searchClipGram(w: Float32Array, n: number, k: number, g: Float64
         bestLo[gi] = lo[gi];
         bestHi[gi] = hi[gi];
       }
+  };
+  for (const cand of cands) {
+    for (let gi = 0; gi < n * groups; gi++) {
+      lo[gi] = cand.lo(gi);
+      hi[gi] = cand.hi(gi);
+    }
+    tryBounds();
   }
+  // local refinement (lo/hi grids): each round tries the 8 neighbours of every group's current best [lo, hi] at half
+  // the previous step (first round: half the grid step), kept per group only where the loss drops
+  if (opts.loHi)
+    for (let round = 1; round <= (opts.refine ?? 0); round++) {
+      const f = 1 / (nGrid * 2 ** round);
+      for (let di = -1; di <= 1; di++)
+        for (let dj = -1; dj <= 1; dj++) {
+          if (di === 0 && dj === 0) continue;
+          for (let gi = 0; gi < n * groups; gi++) {
+            lo[gi] = Math.max(orgLo[gi], Math.min(0, bestLo[gi] - di * f * orgLo[gi]));
+            hi[gi] = Math.min(orgHi[gi], Math.max(0, bestHi[gi] + dj * f * orgHi[gi]));
+          }
+          tryBounds();
+        }
+    }
   const out = new Float32Array(n * k);
   for (let j = 0; j < n * k; j++) out[j] = Math.min(bestHi[gOf(j)], Math.max(bestLo[gOf(j)], w[j]));
   return out;
