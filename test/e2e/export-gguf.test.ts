@@ -99,7 +99,7 @@ async function perplexityOf(nllOf: (ids: number[]) => Promise<number>, tokens: n
 describe('brown-llama-7m → GGUF F16 / Q8_0 / Q4_0 in llama.cpp vs edgeq\'s core on the same weights', () => {
   const dir = BUNDLED.models['brown-llama-7m']!;
   const { config } = readModelConfig(dir);
-  const CTX = 64;
+  const CTX = 256; // the foundation's perplexity protocol (bench:gguf-ppl runs the whole text)
   const WINDOWS = 16;
   let backend: MatmulBackend;
   let tokens: number[];
@@ -121,7 +121,7 @@ describe('brown-llama-7m → GGUF F16 / Q8_0 / Q4_0 in llama.cpp vs edgeq\'s cor
     await backend?.dispose();
   });
 
-  it.each(['f16', 'q8_0', 'q4_0'] as const)('%s: llama.cpp perplexity within 0.5 percent of edgeq on the GGUF weights (16 windows, ctx 64)', async (type) => {
+  it.each(['f16', 'q8_0', 'q4_0'] as const)('%s: llama.cpp perplexity within 0.5 percent of edgeq on the GGUF weights (16 windows, ctx 256)', async (type) => {
     const file = path.join(tmp, `brown-${type}.gguf`);
     await exportGguf({ modelDir: dir, out: file, type });
     const same = await loadGgufAsModel(file, config, backend);
