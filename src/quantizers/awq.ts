@@ -40,7 +40,7 @@
  *     each of the 21 candidates.
  *   - Scale searches on 16,384 tokens instead of 4,096 (`searchTokens`; AutoAWQ uses 64K): kept as the default.
  *     w4 g128, 128 windows, same FP16 baseline: KL 0.00411 → 0.00405, 0.805× → 0.793× RTN (0.00511); AWQ
- *     quantization 618 → 976 s on 2 loaded cores. (w3 not re-measured: 0.775× at 4,096.)
+ *     quantization 618 → 976 s on 2 loaded cores; w3 g128 0.01837 = 0.776× (0.775× at 4,096).
  */
 import type { LlamaConfig } from '../arch/llama-config.js';
 import type { LinearRole } from '../arch/llama-tensors.js';
