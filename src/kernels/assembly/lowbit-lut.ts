@@ -79,10 +79,17 @@ export function lutTables(xs: usize, m: i32, kPad: i32, blockLen: i32, tab: usiz
 // lookups l are added as i16 lanes (lo byte = even row, hi byte = odd row: r = lo + 256·hi, wrapping)
 // and their high bytes l >> 8 separately; at the end Σhi is exact (≤ 32 × 255) and so is
 // Σlo = Σr − 256·Σhi (mod 2^16, also ≤ 8160). Then ΣQ = Σ(Q + 128) − 128·nj.
+//
+// Short blocks, where (2^bits − 1) · nj · 255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit with ≤ 128):
+// the planes' per-row sums Σ(Q + 128), weighted by 2^p, fit u16 lanes, so they are accumulated there
+// (wrapping adds, exact since the total is below 2^16) and widened to int32 once per block instead of once per
+// plane. Same result either way, bit for bit.
 function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
   const m4 = i8x16.splat(0x0f);
+  const short = ((1 << bits) - 1) * nj * 255 < 65536;
   let A0 = i32x4.splat(0), A1 = i32x4.splat(0), A2 = i32x4.splat(0), A3 = i32x4.splat(0);
   let A4 = i32x4.splat(0), A5 = i32x4.splat(0), A6 = i32x4.splat(0), A7 = i32x4.splat(0);
+  let S0 = i16x8.splat(0), S1 = i16x8.splat(0), S2 = i16x8.splat(0), S3 = i16x8.splat(0);
   const planeBytes = <usize>nj * 16;
   const bias = i32x4.splat(128 * nj);
   for (let p = 0; p < bits; p++) {
@@ -112,20 +119,36 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
       wp += 32;
     }
     // even rows: Σlo = r − 256·h; odd rows: h. Interleave back to row order 0..15 / 16..31.
-    const e0 = i16x8.sub(r0, i16x8.shl(h0, 8));
-    const e1 = i16x8.sub(r1, i16x8.shl(h1, 8));
-    const s0 = i16x8.shuffle(e0, h0, 0, 8, 1, 9, 2, 10, 3, 11); // rows 0..7
-    const s1 = i16x8.shuffle(e0, h0, 4, 12, 5, 13, 6, 14, 7, 15); // rows 8..15
-    const s2 = i16x8.shuffle(e1, h1, 0, 8, 1, 9, 2, 10, 3, 11);
-    const s3 = i16x8.shuffle(e1, h1, 4, 12, 5, 13, 6, 14, 7, 15);
-    A0 = i32x4.add(A0, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s0), bias), p));
-    A1 = i32x4.add(A1, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s0), bias), p));
-    A2 = i32x4.add(A2, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s1), bias), p));
-    A3 = i32x4.add(A3, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s1), bias), p));
-    A4 = i32x4.add(A4, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s2), bias), p));
-    A5 = i32x4.add(A5, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s2), bias), p));
-    A6 = i32x4.add(A6, i32x4.shl(i32x4.sub(i32x4.extend_low_i16x8_u(s3), bias), p));
-    A7 = i32x4.add(A7, i32x4.shl(i32x4.sub(i32x4.extend_high_i16x8_u(s3), bias), p));
+    const s0 = lo16(r0, h0); // rows 0..7
+    const s1 = hi16(r0, h0); // rows 8..15
+    const s2 = lo16(r1, h1);
+    const s3 = hi16(r1, h1);
+    if (short) {
+      S0 = i16x8.add(S0, i16x8.shl(s0, p));
+      S1 = i16x8.add(S1, i16x8.shl(s1, p));
+      S2 = i16x8.add(S2, i16x8.shl(s2, p));
+      S3 = i16x8.add(S3, i16x8.shl(s3, p));
+    } else {
+      A0 = updLow(A0, s0, bias, p);
+      A1 = updHigh(A1, s0, bias, p);
+      A2 = updLow(A2, s1, bias, p);
+      A3 = updHigh(A3, s1, bias, p);
+      A4 = updLow(A4, s2, bias, p);
+      A5 = updHigh(A5, s2, bias, p);
+      A6 = updLow(A6, s3, bias, p);
+      A7 = updHigh(A7, s3, bias, p);
+    }
+  }
+  if (short) {
+    const total = i32x4.splat(128 * nj * ((1 << bits) - 1)); // Σ_p 2^p · 128·nj
+    A0 = i32x4.sub(i32x4.extend_low_i16x8_u(S0), total);
+    A1 = i32x4.sub(i32x4.extend_high_i16x8_u(S0), total);
+    A2 = i32x4.sub(i32x4.extend_low_i16x8_u(S1), total);
+    A3 = i32x4.sub(i32x4.extend_high_i16x8_u(S1), total);
+    A4 = i32x4.sub(i32x4.extend_low_i16x8_u(S2), total);
+    A5 = i32x4.sub(i32x4.extend_high_i16x8_u(S2), total);
+    A6 = i32x4.sub(i32x4.extend_low_i16x8_u(S3), total);
+    A7 = i32x4.sub(i32x4.extend_high_i16x8_u(S3), total);
   }
   const vL = f32x4.splat(hL);
   const vX = f32x4.splat(hX);
@@ -137,57 +160,6 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
   epi(yp + 80, A5, meta + 40, vL, vX);
   epi(yp + 96, A6, meta + 48, vL, vX);
   epi(yp + 112, A7, meta + 56, vL, vX);
-}
-
-// lutBlock for short blocks, where (2^bits − 1) · nj · 255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit
-// with ≤ 128): the planes' per-row sums Σ(Q + 128), weighted by 2^p, fit u16 lanes, so they are accumulated
-// there (wrapping adds, exact since the total is below 2^16) and widened to int32 once per block instead of
-// once per plane. Same result as lutBlock, bit for bit.
-function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
-  const m4 = i8x16.splat(0x0f);
-  let S0 = i16x8.splat(0), S1 = i16x8.splat(0), S2 = i16x8.splat(0), S3 = i16x8.splat(0);
-  const planeBytes = <usize>nj * 16;
-  for (let p = 0; p < bits; p++) {
-    let r0 = i16x8.splat(0), h0 = i16x8.splat(0), r1 = i16x8.splat(0), h1 = i16x8.splat(0);
-    let t = tp;
-    let wp = w + <usize>p * planeBytes;
-    const end = wp + planeBytes;
-    while (wp < end) {
-      const T = v128.load(t);
-      const v = v128.load(wp);
-      const l0 = i8x16.swizzle(T, v128.and(v, m4));
-      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4));
-      r0 = i16x8.add(r0, l0);
-      h0 = i16x8.add(h0, i16x8.shr_u(l0, 8));
-      r1 = i16x8.add(r1, l1);
-      h1 = i16x8.add(h1, i16x8.shr_u(l1, 8));
-      const U = v128.load(t, 16);
-      const u = v128.load(wp, 16);
-      const k0 = i8x16.swizzle(U, v128.and(u, m4));
-      const k1 = i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4));
-      r0 = i16x8.add(r0, k0);
-      h0 = i16x8.add(h0, i16x8.shr_u(k0, 8));
-      r1 = i16x8.add(r1, k1);
-      h1 = i16x8.add(h1, i16x8.shr_u(k1, 8));
-      t += 32;
-      wp += 32;
-    }
-    S0 = i16x8.add(S0, i16x8.shl(lo16(r0, h0), p));
-    S1 = i16x8.add(S1, i16x8.shl(hi16(r0, h0), p));
-    S2 = i16x8.add(S2, i16x8.shl(lo16(r1, h1), p));
-    S3 = i16x8.add(S3, i16x8.shl(hi16(r1, h1), p));
-  }
-  const bias = i32x4.splat(128 * nj * ((1 << bits) - 1));
-  const vL = f32x4.splat(hL);
-  const vX = f32x4.splat(hX);
-  epi(yp, i32x4.sub(i32x4.extend_low_i16x8_u(S0), bias), meta, vL, vX);
-  epi(yp + 16, i32x4.sub(i32x4.extend_high_i16x8_u(S0), bias), meta + 8, vL, vX);
-  epi(yp + 32, i32x4.sub(i32x4.extend_low_i16x8_u(S1), bias), meta + 16, vL, vX);
-  epi(yp + 48, i32x4.sub(i32x4.extend_high_i16x8_u(S1), bias), meta + 24, vL, vX);
-  epi(yp + 64, i32x4.sub(i32x4.extend_low_i16x8_u(S2), bias), meta + 32, vL, vX);
-  epi(yp + 80, i32x4.sub(i32x4.extend_high_i16x8_u(S2), bias), meta + 40, vL, vX);
-  epi(yp + 96, i32x4.sub(i32x4.extend_low_i16x8_u(S3), bias), meta + 48, vL, vX);
-  epi(yp + 112, i32x4.sub(i32x4.extend_high_i16x8_u(S3), bias), meta + 56, vL, vX);
 }
 
 @inline function lo16(r: v128, h: v128): v128 {
@@ -339,8 +311,7 @@ export function lutGemmTiles(
         }
         if (i < m) {
           const mp = mb + <usize>i * 8;
-          if (((1 << bits) - 1) * nj * 255 < 65536) lutBlockShort(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
-          else lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
+          lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
         }
         wp = meta + META;
       }
