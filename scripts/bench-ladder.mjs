@@ -9,16 +9,21 @@
 //      factors, dense linears alike), total = every tensor's bytes. Verdict per budget: the ladder's Δppl
 //      (and KL) against the best uniform row whose linear bpw is no larger than the ladder's.
 //   2. SVD at 10 / 20 / 30 % parameter reduction (--ratio 0.9 / 0.8 / 0.7): plain vs whitened (svdllm, asvd),
-//      Δppl and whitened / plain (target ≤ 0.5); and for one low-rank model (svdllm 0.8, int8 factors) the
+//      each with the same rank ratio for every linear or with ranks per linear by measured sensitivity under the
+//      same total size (`--rank-by sensitivity`, variant "svdllm:sensitivity"), Δppl and variant / plain uniform
+//      (target ≤ 0.5); and for one low-rank model (svdllm 0.8, int8 factors) the
 //      core's perplexity (packed factors, what `edgeq eval` runs) vs the dequantized reference, within 0.5 %.
 //   3. A table, one BENCH_JSON line, and bench-results/ladder-pareto.svg (Δppl and mean KL, log y, vs linear
 //      bpw, log x; one series per method; the Pareto front over all rows ringed and joined).
 //   npm run bench:ladder [-- --windows 128 --threads 2 --quick --keep]
 //   options: --windows N|all (default 128, bench:quality's; --quick 8) · --quick (8 windows, calibration 16 × 128,
-//   sensitivity 2 × 64, whitenings plain,svdllm) · --keep (keep the checkpoints, path printed) · --threads N ·
+//   sensitivity 2 × 64, SVD variants plain,svdllm,svdllm:sensitivity) · --keep (keep the checkpoints, path printed) · --threads N ·
 //   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
 //   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 ·
-//   --svd-ratios 0.9,0.8,0.7 · --whitenings plain,svdllm,asvd · --no-uniform / --no-ladder / --no-svd ·
+//   --svd-ratios 0.9,0.8,0.7 · --svd-variants plain,plain:sensitivity,svdllm,svdllm:sensitivity (whitening[:rank-by];
+//   asvd too) · --no-uniform / --no-ladder / --no-svd · --reuse DIR (uniform rows from checkpoints that
+//   bench:quality wrote there, DIR/<method>-w<bits>g<group>, when their provenance matches: method, grid,
+//   calibration) ·
 //   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,7 +44,12 @@ const budgets = flag('no-ladder') ? [] : list(arg('budgets', '2.5,3.0,3.5,4.0'))
 const methods = flag('no-uniform') ? [] : list(arg('methods', 'rtn,gptq,awq'));
 const configs = list(arg('configs', '4:128,3:128,2:64')).map((s) => s.split(':').map(Number));
 const svdRatios = flag('no-svd') ? [] : list(arg('svd-ratios', '0.9,0.8,0.7')).map(Number);
-const whitenings = list(arg('whitenings', quick ? 'plain,svdllm' : 'plain,svdllm,asvd'));
+const svdVariants = list(arg('svd-variants', quick ? 'plain,svdllm,svdllm:sensitivity' : 'plain,plain:sensitivity,svdllm,svdllm:sensitivity')).map((v) => {
+  const [whitening, rankBy = 'uniform'] = v.split(':');
+  if (!['plain', 'svdllm', 'asvd'].includes(whitening) || !['uniform', 'sensitivity'].includes(rankBy)) throw new Error(`--svd-variants: ${v} is not whitening[:rank-by] (plain|svdllm|asvd, uniform|sensitivity)`);
+  return { whitening, rankBy, variant: rankBy === 'uniform' ? whitening : `${whitening}+sensitivity` };
+});
+const reuseDir = arg('reuse') ? path.resolve(arg('reuse')) : undefined;
 const CHECK = { ratio: svdRatios.includes(0.8) ? 0.8 : svdRatios[0], whitening: 'svdllm', factorBits: 8 };
 const CORE_TOLERANCE = 0.005;
 for (const [k, v] of Object.entries({ threads, ...(windows !== undefined ? { windows } : {}), 'calib-samples': calib.samples, 'calib-seqlen': calib.seqlen }))
@@ -62,8 +72,6 @@ if (arg('replot')) {
 
 // ---- the runs ----
 const jobs = [];
-for (const [bits, group] of configs)
-  for (const m of methods) jobs.push({ id: `${m}-w${bits}g${group}`, family: m, label: `w${bits} g${group}`, args: ['--method', m, '--bits', String(bits), '-g', String(group)] });
 for (const b of budgets)
   jobs.push({
     id: `ladder-${b}`,
@@ -73,7 +81,16 @@ for (const b of budgets)
     args: ['--method', 'ladder', '--target-bpw', String(b), '--target', 'wasm', '--quantizer', 'gptq', '--sensitivity-samples', String(sens.samples), '--sensitivity-seqlen', String(sens.seqlen)],
   });
 for (const r of svdRatios)
-  for (const w of whitenings) jobs.push({ id: `svd-${w}-${r}`, family: 'svd', label: `${w} ${r}`, ratio: r, whitening: w, args: ['--method', 'svd', '--ratio', String(r), '--whitening', w] });
+  for (const v of svdVariants)
+    jobs.push({
+      id: `svd-${v.variant}-${r}`,
+      family: 'svd',
+      label: `${v.variant} ${r}`,
+      ratio: r,
+      whitening: v.whitening,
+      variant: v.variant,
+      args: ['--method', 'svd', '--ratio', String(r), '--whitening', v.whitening, ...(v.rankBy === 'sensitivity' ? ['--rank-by', 'sensitivity'] : [])],
+    });
 if (svdRatios.length)
   jobs.push({
     id: `svd-${CHECK.whitening}-${CHECK.ratio}-int${CHECK.factorBits}`,
@@ -85,6 +102,24 @@ if (svdRatios.length)
     coreCheck: true,
     args: ['--method', 'svd', '--ratio', String(CHECK.ratio), '--whitening', CHECK.whitening, '--factor-bits', String(CHECK.factorBits)],
   });
+// uniform rows last: with --reuse they come from bench:quality's checkpoints, which may still be in the making
+for (const [bits, group] of configs)
+  for (const m of methods) jobs.push({ id: `${m}-w${bits}g${group}`, family: m, label: `w${bits} g${group}`, bits, group, args: ['--method', m, '--bits', String(bits), '-g', String(group)] });
+
+/** A bench:quality checkpoint for this uniform job whose provenance matches (method, grid, calibration), or null. */
+async function reusable(j) {
+  if (!reuseDir || !['rtn', 'gptq', 'awq'].includes(j.family)) return null;
+  const dir = path.join(reuseDir, j.id);
+  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) return null;
+  try {
+    const p = JSON.parse((await inspectModel(dir)).metadata['edgeq.provenance'] ?? '{}');
+    const c = p.calibration ?? {};
+    const ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !p.options?.imatrix && c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === calib.seed;
+    return ok ? dir : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Linear bits per weight from an inspection: stored bytes of the block linears (attention + mlp groups) over their n·k. */
 function linearStats(insp) {
@@ -100,12 +135,13 @@ const runs = [];
 const failures = [];
 try {
   for (const [i, j] of jobs.entries()) {
-    const dir = path.join(outRoot, j.id);
-    process.stderr.write(`[${i + 1}/${jobs.length}] quantizing ${j.id}… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
+    const reused = await reusable(j);
+    const dir = reused ?? path.join(outRoot, j.id);
+    process.stderr.write(`[${i + 1}/${jobs.length}] ${reused ? `reusing ${reused} for` : 'quantizing'} ${j.id}… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
     const t0 = Date.now();
     let rep;
     try {
-      rep = runQuantize([...common, ...j.args], dir);
+      rep = reused ? { seconds: null } : runQuantize([...common, ...j.args], dir);
     } catch (e) {
       process.stderr.write(`  FAILED: ${e.message}\n`);
       failures.push({ id: j.id, error: e.message });
@@ -123,8 +159,9 @@ try {
     }
     const ladder = j.family === 'ladder' && lp ? { planBitsPerWeight: lp.bitsPerWeight, budgetBytes: lp.budgetBytes, histogram: lp.histogram, estimatedLoss: lp.estimatedLoss, sensitivity: lp.sensitivity } : undefined;
     if (ladder) process.stderr.write(`  ladder plan: ${ladder.planBitsPerWeight?.toFixed(4)} bpw, rungs ${JSON.stringify(ladder.histogram)}\n`);
-    runs.push({ ...j, args: undefined, dir, seconds: rep.seconds ?? (Date.now() - t0) / 1000, wallSeconds: (Date.now() - t0) / 1000, planBytes: rep.plan?.bytes, ...stats, ladder });
-    process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB, ${runs.at(-1).seconds.toFixed(0)} s (wall ${runs.at(-1).wallSeconds.toFixed(0)} s)\n`);
+    const secs = reused ? null : (rep.seconds ?? (Date.now() - t0) / 1000);
+    runs.push({ ...j, args: undefined, dir, reused: reused ?? undefined, seconds: secs, wallSeconds: reused ? null : (Date.now() - t0) / 1000, planBytes: rep.plan?.bytes, ...stats, ladder });
+    process.stderr.write(`  ${stats.linearBpw.toFixed(3)} bpw (linears), ${(stats.totalBytes / 1e6).toFixed(2)} MB${reused ? ' (reused)' : `, ${secs.toFixed(0)} s (wall ${runs.at(-1).wallSeconds.toFixed(0)} s)`}\n`);
   }
 
   if (runs.length === 0) throw new Error(`every quantization failed:\n${failures.map((f) => `${f.id}: ${f.error}`).join('\n')}`);
@@ -159,7 +196,7 @@ try {
 
   // ---- table ----
   const fp16Bytes = fs.statSync(path.join(baselineDir, 'model.safetensors')).size;
-  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds.toFixed(0), r.wallSeconds?.toFixed(0) ?? '-'];
+  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds?.toFixed(0) ?? 'reused', r.wallSeconds?.toFixed(0) ?? '-'];
   const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'bpw (linears)', 'total MB', 'quant s', 'wall s'];
   const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
   const srows = runs.filter((r) => r.family === 'svd');
@@ -181,10 +218,10 @@ try {
         (bk ? `KL ${v.meanKl.toExponential(3)} vs ${bk.id} ${bk.meanKl.toExponential(3)} → ${verdictWord(v.passKl)}` : 'KL: n/a'),
     );
   }
-  const sv = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.whitening, deltaPpl: r.deltaPpl })));
-  if (sv.length) console.log('\nSVD, whitened vs plain (fp16 factors): Δppl ratio, target ≤ 0.5');
+  const sv = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.deltaPpl, meanKl: r.meanKl })));
+  if (sv.length) console.log('\nSVD variants vs plain SVD with the same rank ratio for every linear (fp16 factors): Δppl ratio, target ≤ 0.5 for the whitened ones');
   for (const v of sv)
-    console.log(`  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${verdictWord(v.pass)}`);
+    console.log(`  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${v.whitening.startsWith('plain') ? '(not whitened)' : verdictWord(v.pass)}; KL ×${v.klVsPlain?.toFixed(3) ?? '—'}`);
   let core;
   if (checkRun?.core) {
     const rel = Math.abs(checkRun.core.ppl - checkRun.ppl) / checkRun.ppl;
@@ -214,8 +251,11 @@ function writePlot(runs, evalWindows, baselinePpl) {
     { id: 'svd-plain', label: 'SVD plain', color: '#bbbbbb', shape: 'triangle' },
     { id: 'svd-svdllm', label: 'SVD-LLM', color: '#7b3294', shape: 'triangle' },
     { id: 'svd-asvd', label: 'ASVD', color: '#c2a5cf', shape: 'triangle' },
+    { id: 'svd-plain+sensitivity', label: 'SVD plain, ranks by sensitivity', color: '#666666', shape: 'square' },
+    { id: 'svd-svdllm+sensitivity', label: 'SVD-LLM, ranks by sensitivity', color: '#40004b', shape: 'square' },
+    { id: 'svd-asvd+sensitivity', label: 'ASVD, ranks by sensitivity', color: '#9970ab', shape: 'square' },
   ];
-  const seriesOf = (r) => (r.family === 'svd' ? `svd-${r.whitening}` : r.family);
+  const seriesOf = (r) => (r.family === 'svd' ? `svd-${r.variant ?? r.whitening}` : r.family);
   const pts = (key) => runs.map((r) => ({ series: seriesOf(r), label: r.label, x: r.linearBpw, y: r[key] }));
   const used = new Set(runs.map(seriesOf));
   const svg = paretoPlotSvg({

@@ -5,8 +5,9 @@
 // at or below the smallest competitor Δppl, and on KL likewise (each against its own best competitor). No
 // competitor: pass = null (nothing of no larger size to beat). Also whether the ladder met its budget.
 //
-// svdVerdicts: per ratio, whitened Δppl / plain Δppl for each whitening ≠ plain; target ≤ 0.5. A plain Δppl
-// ≤ 0 makes the ratio meaningless (null).
+// svdVerdicts: per ratio, variant Δppl / plain Δppl for each variant ≠ plain (whitenings, rank allocations;
+// "plain" is plain SVD with the same rank ratio for every linear); target ≤ 0.5; also the KL ratio when both
+// rows have a mean KL. A plain Δppl ≤ 0 makes the ratio meaningless (null).
 
 const EPS = 1e-9;
 
@@ -37,7 +38,7 @@ export function ladderVerdicts(ladder, uniform) {
 }
 
 /**
- * @param {{ ratio: number, whitening: string, deltaPpl: number }[]} rows
+ * @param {{ ratio: number, whitening: string, deltaPpl: number, meanKl?: number }[]} rows
  * @param {number} [target]
  */
 export function svdVerdicts(rows, target = 0.5) {
@@ -47,7 +48,8 @@ export function svdVerdicts(rows, target = 0.5) {
     const plain = rows.find((r) => r.ratio === ratio && r.whitening === 'plain');
     for (const w of rows.filter((r) => r.ratio === ratio && r.whitening !== 'plain')) {
       const ratioVsPlain = plain && plain.deltaPpl > 0 ? w.deltaPpl / plain.deltaPpl : null;
-      out.push({ ratio, reduction: Math.round((1 - ratio) * 1000) / 10, whitening: w.whitening, deltaPpl: w.deltaPpl, plainDeltaPpl: plain?.deltaPpl ?? null, ratioVsPlain, target, pass: ratioVsPlain === null ? null : ratioVsPlain <= target });
+      const klVsPlain = plain && plain.meanKl > 0 && w.meanKl !== undefined ? w.meanKl / plain.meanKl : null;
+      out.push({ ratio, reduction: Math.round((1 - ratio) * 1000) / 10, whitening: w.whitening, deltaPpl: w.deltaPpl, plainDeltaPpl: plain?.deltaPpl ?? null, ratioVsPlain, klVsPlain, target, pass: ratioVsPlain === null ? null : ratioVsPlain <= target });
     }
   }
   return out;
