@@ -21,9 +21,11 @@
 //   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
 //   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 ·
 //   --svd-ratios 0.9,0.8,0.7 · --svd-variants plain,plain:sensitivity,svdllm,svdllm:sensitivity (whitening[:rank-by];
-//   asvd too) · --no-uniform / --no-ladder / --no-svd · --reuse DIR (uniform rows from checkpoints that
-//   bench:quality wrote there, DIR/<method>-w<bits>g<group>, when their provenance matches: method, grid,
-//   calibration) ·
+//   asvd too) · --no-uniform / --no-ladder / --no-svd · --reuse DIR[,DIR…] (take a row's checkpoint from
+//   DIR/<row id> instead of quantizing when its provenance matches the row: method, grid / budget / SVD
+//   variant, calibration; bench:quality's --out folder holds the uniform rows, an earlier run's --keep folder
+//   all of them) · --text wikitext2|brown-heldout (the evaluation text; brown-heldout = fixtures/text/
+//   brown-heldout.txt, in-distribution text brown-llama-7m never trained on) ·
 //   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -49,7 +51,11 @@ const svdVariants = list(arg('svd-variants', quick ? 'plain,svdllm,svdllm:sensit
   if (!['plain', 'svdllm', 'asvd'].includes(whitening) || !['uniform', 'sensitivity'].includes(rankBy)) throw new Error(`--svd-variants: ${v} is not whitening[:rank-by] (plain|svdllm|asvd, uniform|sensitivity)`);
   return { whitening, rankBy, variant: rankBy === 'uniform' ? whitening : `${whitening}+sensitivity` };
 });
-const reuseDir = arg('reuse') ? path.resolve(arg('reuse')) : undefined;
+const reuseDirs = arg('reuse') ? list(arg('reuse')).map((d) => path.resolve(d)) : [];
+const TEXTS = { wikitext2: { file: 'fixtures/text/wiki.test.raw', name: 'WikiText-2' }, 'brown-heldout': { file: 'fixtures/text/brown-heldout.txt', name: 'held-out Brown' } };
+const textId = arg('text', 'wikitext2');
+if (!(textId in TEXTS)) throw new Error(`--text: ${textId} is not one of ${Object.keys(TEXTS).join(', ')}`);
+const evalText = TEXTS[textId];
 const CHECK = { ratio: svdRatios.includes(0.8) ? 0.8 : svdRatios[0], whitening: 'svdllm', factorBits: 8 };
 const CORE_TOLERANCE = 0.005;
 for (const [k, v] of Object.entries({ threads, ...(windows !== undefined ? { windows } : {}), 'calib-samples': calib.samples, 'calib-seqlen': calib.seqlen }))
@@ -89,6 +95,7 @@ for (const r of svdRatios)
       ratio: r,
       whitening: v.whitening,
       variant: v.variant,
+      rankBy: v.rankBy,
       args: ['--method', 'svd', '--ratio', String(r), '--whitening', v.whitening, ...(v.rankBy === 'sensitivity' ? ['--rank-by', 'sensitivity'] : [])],
     });
 if (svdRatios.length)
@@ -106,19 +113,27 @@ if (svdRatios.length)
 for (const [bits, group] of configs)
   for (const m of methods) jobs.push({ id: `${m}-w${bits}g${group}`, family: m, label: `w${bits} g${group}`, bits, group, args: ['--method', m, '--bits', String(bits), '-g', String(group)] });
 
-/** A bench:quality checkpoint for this uniform job whose provenance matches (method, grid, calibration), or null. */
+/** A checkpoint for this job in one of the --reuse folders whose provenance matches the job, or null. */
 async function reusable(j) {
-  if (!reuseDir || !['rtn', 'gptq', 'awq'].includes(j.family)) return null;
-  const dir = path.join(reuseDir, j.id);
-  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) return null;
-  try {
-    const p = JSON.parse((await inspectModel(dir)).metadata['edgeq.provenance'] ?? '{}');
+  for (const root of reuseDirs) {
+    const dir = path.join(root, j.id);
+    if (!fs.existsSync(path.join(dir, 'model.safetensors'))) continue;
+    let p;
+    try {
+      p = JSON.parse((await inspectModel(dir)).metadata['edgeq.provenance'] ?? '{}');
+    } catch {
+      continue;
+    }
     const c = p.calibration ?? {};
-    const ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !p.options?.imatrix && c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === calib.seed;
-    return ok ? dir : null;
-  } catch {
-    return null;
+    const calibOk = c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === calib.seed;
+    if (!calibOk && !(j.family === 'rtn' && p.calibration === null)) continue; // plain RTN reads no calibration
+    let ok;
+    if (j.family === 'ladder') ok = p.method === 'ladder' && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
+    else if (j.family === 'svd') ok = p.method === 'svd' && p.svd?.ratio === j.ratio && p.svd?.whitening === j.whitening && (p.svd?.rankBy ?? 'uniform') === (j.rankBy ?? 'uniform') && (p.svd?.factorBits ?? 16) === (j.factorBits ?? 16);
+    else ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !p.options?.imatrix;
+    if (ok) return dir;
   }
+  return null;
 }
 
 /** Linear bits per weight from an inspection: stored bytes of the block linears (attention + mlp groups) over their n·k. */
@@ -167,7 +182,7 @@ try {
   if (runs.length === 0) throw new Error(`every quantization failed:\n${failures.map((f) => `${f.id}: ${f.error}`).join('\n')}`);
 
   // ---- evaluation: every model on the dequantized reference forward, in batches against the FP16 model ----
-  const ev = await openEval(baselineDir, threads);
+  const ev = await openEval(baselineDir, threads, evalText.file);
   const bosId = ev.tok.bosId ?? 1;
   const BATCH = 6;
   let baselinePpl;
@@ -200,7 +215,7 @@ try {
   const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'bpw (linears)', 'total MB', 'quant s', 'wall s'];
   const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
   const srows = runs.filter((r) => r.family === 'svd');
-  console.log(`brown-llama-7m · WikiText-2 ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
+  console.log(`brown-llama-7m · ${evalText.name} ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
   console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer gptq`);
   console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16); quant s = the quantize report\'s time, wall s = the whole edgeq quantize process (the ladder\'s sensitivity pass included)');
   for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', '16', (fp16Bytes / 1e6).toFixed(2), '-', '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
@@ -235,7 +250,7 @@ try {
   if (keep) console.log(`checkpoints kept in ${outRoot}`);
   const clean = runs.map(({ dir, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
   );
 } finally {
   if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });
@@ -259,7 +274,7 @@ function writePlot(runs, evalWindows, baselinePpl) {
   const pts = (key) => runs.map((r) => ({ series: seriesOf(r), label: r.label, x: r.linearBpw, y: r[key] }));
   const used = new Set(runs.map(seriesOf));
   const svg = paretoPlotSvg({
-    title: `brown-llama-7m: quality vs linear bits per weight (WikiText-2 ctx 256, ${evalWindows} windows, FP16 ppl ${baselinePpl.toFixed(2)})`,
+    title: `brown-llama-7m: quality vs linear bits per weight (${evalText.name} ctx 256, ${evalWindows} windows, FP16 ppl ${baselinePpl.toFixed(2)})`,
     xLabel: 'bits per weight (block linears)',
     xLog: true,
     series: SERIES.filter((s) => used.has(s.id)),
@@ -268,7 +283,7 @@ function writePlot(runs, evalWindows, baselinePpl) {
       { id: 'kl', title: 'mean KL vs FP16 (log)', yLabel: 'mean KL (nats)', yLog: true, points: pts('meanKl') },
     ],
   });
-  const svgFile = path.join(root, 'bench-results/ladder-pareto.svg');
+  const svgFile = path.join(root, textId === 'wikitext2' ? 'bench-results/ladder-pareto.svg' : `bench-results/ladder-pareto-${textId}.svg`);
   fs.mkdirSync(path.dirname(svgFile), { recursive: true });
   fs.writeFileSync(svgFile, svg);
   return svgFile;

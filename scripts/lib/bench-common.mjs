@@ -39,7 +39,7 @@ export function runQuantize(quantizeArgs, out) {
  * What an evaluation against the FP16 model needs: the wasm backend, the baseline model, its tokenizer and
  * the tokenized WikiText-2 test text (the bundled copy). `await ctx.backend.dispose()` when done.
  */
-export async function openEval(baselineDir, threads) {
+export async function openEval(baselineDir, threads, textFile = 'fixtures/text/wiki.test.raw') {
   const { createWasmBackend } = await dist('kernels/wasm-backend.js');
   const { loadModel } = await dist('model/load-model.js');
   const { EdgeqTokenizer } = await dist('tokenizer/tokenizer.js');
@@ -48,7 +48,7 @@ export async function openEval(baselineDir, threads) {
   const backend = await createWasmBackend({ threads });
   const baseline = await loadModel(baselineDir, backend);
   const tok = EdgeqTokenizer.load(baselineDir, baseline.config.bosTokenId, baseline.config.eosTokenIds);
-  const text = tokenizeText(tok, readEvalText(path.join(repoRoot, 'fixtures/text/wiki.test.raw')));
+  const text = tokenizeText(tok, readEvalText(path.join(repoRoot, textFile)));
   return { backend, baseline, tok, text, loadModel, compareManyWithBaseline };
 }
 
