@@ -126,7 +126,8 @@ async function reusable(j) {
     }
     const c = p.calibration ?? {};
     const calibOk = c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === calib.seed;
-    if (!calibOk && !(j.family === 'rtn' && p.calibration === null)) continue; // plain RTN reads no calibration
+    const readsNoCalibration = j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
+    if (!calibOk && !(readsNoCalibration && p.calibration === null)) continue; // plain RTN and plain SVD read none
     let ok;
     if (j.family === 'ladder') ok = p.method === 'ladder' && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
     else if (j.family === 'svd') ok = p.method === 'svd' && p.svd?.ratio === j.ratio && p.svd?.whitening === j.whitening && (p.svd?.rankBy ?? 'uniform') === (j.rankBy ?? 'uniform') && (p.svd?.factorBits ?? 16) === (j.factorBits ?? 16);
