@@ -10,7 +10,6 @@ import type { LlamaConfig } from '../arch/llama-config.js';
 import type { LinearRole } from '../arch/llama-tensors.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 import { causalAttention } from './attention.js';
-import type { LinearGroup } from './fused-linear.js';
 import type { KvCache } from './kv-cache.js';
 import type { Linear } from './linear.js';
 import { addInPlace, rmsNorm, siluMulInPlace } from './ops.js';
@@ -22,8 +21,6 @@ export interface BlockWeights {
   inputNorm: Float32Array; // (d,)
   postNorm: Float32Array; // (d,)
   linears: BlockLinears;
-  /** Same-input linears packed as one weight (fused-linear.ts): q/k/v and gate/up, in that member order. */
-  groups?: { qkv?: LinearGroup; gateUp?: LinearGroup };
 }
 
 /** The input of each linear group: q/k/v share one, gate/up share one. */
@@ -41,18 +38,12 @@ export interface AttentionContext {
 }
 
 /** Attention sub-layer: h (T, d) normalised input → o_proj output (T, d). Writes K/V at cache.length. */
-export function attentionSublayer(
-  ctx: AttentionContext,
-  L: Pick<BlockLinears, 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj'>,
-  h: Float32Array,
-  T: number,
-  tap?: BlockTap,
-  qkv?: LinearGroup,
-): Float32Array {
+export function attentionSublayer(ctx: AttentionContext, L: Pick<BlockLinears, 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj'>, h: Float32Array, T: number, tap?: BlockTap): Float32Array {
   const { c, cache } = ctx;
   const pos0 = cache.length;
-  // q (T, nHeads·hd), k and v (T, kvHeads·hd)
-  const [q, k, v] = qkv ? qkv.forwardAll(h, T) : [L.q_proj.forward(h, T), L.k_proj.forward(h, T), L.v_proj.forward(h, T)];
+  const q = L.q_proj.forward(h, T); // (T, nHeads·hd)
+  const k = L.k_proj.forward(h, T); // (T, kvHeads·hd)
+  const v = L.v_proj.forward(h, T);
   ctx.rope.apply(q, T, c.numHeads, pos0);
   ctx.rope.apply(k, T, c.numKvHeads, pos0);
   cache.write(ctx.layer, k, v, T, pos0);
@@ -63,16 +54,9 @@ export function attentionSublayer(
 }
 
 /** MLP sub-layer: h2 (T, d) normalised input → down_proj output (T, d). */
-export function mlpSublayer(
-  L: Pick<BlockLinears, 'gate_proj' | 'up_proj' | 'down_proj'>,
-  h2: Float32Array,
-  T: number,
-  tap?: BlockTap,
-  backend?: MatmulBackend,
-  gateUp?: LinearGroup,
-): Float32Array {
-  // (T, ff) each
-  const [gate, up] = gateUp ? gateUp.forwardAll(h2, T) : [L.gate_proj.forward(h2, T), L.up_proj.forward(h2, T)];
+export function mlpSublayer(L: Pick<BlockLinears, 'gate_proj' | 'up_proj' | 'down_proj'>, h2: Float32Array, T: number, tap?: BlockTap, backend?: MatmulBackend): Float32Array {
+  const gate = L.gate_proj.forward(h2, T); // (T, ff)
+  const up = L.up_proj.forward(h2, T);
   if (backend?.siluMul) backend.siluMul(gate, up);
   else siluMulInPlace(gate, up);
   tap?.('down', gate, T);
@@ -100,10 +84,10 @@ export function llamaBlockForward(
   const h = rmsNorm(x, w.inputNorm, T, d, c.rmsNormEps, new Float32Array(T * d));
   tap?.('qkv', h, T);
   if (stopAfter === 'qkv') return;
-  addInPlace(x, attentionSublayer({ c, backend, rope, cache, layer }, w.linears, h, T, tap, w.groups?.qkv));
+  addInPlace(x, attentionSublayer({ c, backend, rope, cache, layer }, w.linears, h, T, tap));
   if (stopAfter === 'o') return;
   const h2 = rmsNorm(x, w.postNorm, T, d, c.rmsNormEps, h);
   tap?.('gate_up', h2, T);
   if (stopAfter === 'gate_up') return;
-  addInPlace(x, mlpSublayer(w.linears, h2, T, tap, backend, w.groups?.gateUp));
+  addInPlace(x, mlpSublayer(w.linears, h2, T, tap, backend));
 }

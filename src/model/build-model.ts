@@ -15,12 +15,11 @@ import { FormatError } from '../core/errors.js';
 import type { MatmulBackend } from '../kernels/backend.js';
 import type { BlockWeights } from '../infer/llama-block.js';
 import { LlamaModel } from '../infer/llama-model.js';
-import { canFuseQuantized, FusedQuantizedLinear, type LinearGroup } from '../infer/fused-linear.js';
 import { DenseLinear, type Linear } from '../infer/linear.js';
 import { LowRankLinear } from '../infer/lowrank-linear.js';
 import { QuantizedLinear } from '../infer/quantized-linear.js';
 import { getQType, qtypeFor } from '../qtypes/registry.js';
-import type { GridSpec, QuantizedWeight } from '../qtypes/types.js';
+import type { GridSpec } from '../qtypes/types.js';
 import { lowRankProductOn } from './lowrank-product.js';
 import type { WeightSource } from './weight-source.js';
 
@@ -47,19 +46,7 @@ export interface LoadOptions {
    * kernel — 4× fewer bytes per decoded token, as llama.cpp keeps its output tensor at 6–8 bits.
    */
   head?: 'dense' | 'int8';
-  /**
-   * Packed linears that share an input and a grid (q/k/v, gate/up) run as one weight (fused-linear.ts):
-   * one activation preparation and one thread-pool dispatch per group. Default true; the outputs are
-   * bit-identical either way.
-   */
-  fuse?: boolean;
 }
-
-/** Roles that read the same input, in member order: the groups a packed block may fuse. */
-export const FUSABLE_GROUPS: { key: 'qkv' | 'gateUp'; roles: LinearRole[] }[] = [
-  { key: 'qkv', roles: ['q_proj', 'k_proj', 'v_proj'] },
-  { key: 'gateUp', roles: ['gate_proj', 'up_proj'] },
-];
 
 /** Grid of the load-time int8 LM head. */
 export const HEAD_INT8_GRID: GridSpec = { bits: 8, groupSize: -1, sym: true };
@@ -95,14 +82,6 @@ export function backendWeightBytes(config: LlamaConfig, ckpt: Pick<WeightSource,
     const b = bits === 8 ? 8 : kernel === 'int8' ? 4 : bits;
     return (nPad * kPad * b) / 8 + nPad * (kPad / 32) * 4;
   };
-  const isQuantDtype = (dtype: string): boolean => {
-    try {
-      getQType(dtype);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const stored = (dtype: string, n: number, k: number): number => {
     if (!packed) return dense(n, k);
     let bits: number;
@@ -120,28 +99,13 @@ export function backendWeightBytes(config: LlamaConfig, ckpt: Pick<WeightSource,
     tensors.push(b);
   };
   for (let l = 0; l < config.numLayers; l++) {
-    // in buildModel's order: packed quantized members of a fusable group (FUSABLE_GROUPS) are prepared after the
-    // block's other linears, as one weight when the group fuses (same packed quant type), else one by one
-    const info = (spec: (typeof LLAMA_LINEARS)[number]) => ckpt.tensors.get(linearWeightName(l, spec));
-    const deferred = (spec: (typeof LLAMA_LINEARS)[number]): boolean => {
-      const t = info(spec);
-      return packed && opts.fuse !== false && !!t && !t.lowRank && isQuantDtype(t.dtype) && FUSABLE_GROUPS.some((g) => g.roles.includes(spec.role));
-    };
     for (const spec of LLAMA_LINEARS) {
-      if (deferred(spec)) continue;
       const [n, k] = spec.shape(config);
-      const lr = info(spec)?.lowRank;
+      const lr = ckpt.tensors.get(linearWeightName(l, spec))?.lowRank;
       if (lr && packed) {
         add(stored(lr.u, n, lr.rank));
         add(stored(lr.v, lr.rank, k));
-      } else add(stored(info(spec)?.dtype ?? 'F32', n, k));
-    }
-    for (const g of FUSABLE_GROUPS) {
-      const specs = g.roles.map((r) => LLAMA_LINEARS.find((sp) => sp.role === r)!).filter(deferred);
-      const dtypes = new Set(specs.map((sp) => info(sp)!.dtype));
-      if (specs.length === g.roles.length && dtypes.size === 1) {
-        add(stored([...dtypes][0]!, specs.reduce((a, sp) => a + sp.shape(config)[0], 0), specs[0]!.shape(config)[1]));
-      } else for (const sp of specs) add(stored(info(sp)!.dtype, ...sp.shape(config)));
+      } else add(stored(ckpt.tensors.get(linearWeightName(l, spec))?.dtype ?? 'F32', n, k));
     }
   }
   add(opts.head === 'int8' ? lowbit(8, config.vocabSize, config.hiddenSize) : dense(config.vocabSize, config.hiddenSize));
@@ -169,8 +133,6 @@ export async function buildModel(config: LlamaConfig, ckpt: WeightSource, backen
     const inputNorm = await read(normName(l, 'input_layernorm'));
     const postNorm = await read(normName(l, 'post_attention_layernorm'));
     const linears = {} as Record<LinearRole, Linear>;
-    const groups: NonNullable<BlockWeights['groups']> = {};
-    const pending = new Map<LinearRole, { q: QuantizedWeight; bias: Float32Array | null }>();
     for (const spec of LLAMA_LINEARS) {
       const [n, k] = spec.shape(config);
       const name = linearWeightName(l, spec);
@@ -184,28 +146,13 @@ export async function buildModel(config: LlamaConfig, ckpt: WeightSource, backen
       if (lrAny && (lrAny.n !== n || lrAny.k !== k)) {
         throw new FormatError('E_TENSOR_SHAPE', `low-rank tensor '${name}' is [${lrAny.n}, ${lrAny.k}] but config.json implies [${n}, ${k}]`, label);
       }
-      if (q && opts.fuse !== false && FUSABLE_GROUPS.some((g) => g.roles.includes(spec.role))) {
-        pending.set(spec.role, { q, bias }); // prepared below, fused with its group when the grids agree
-        continue;
-      }
       linears[spec.role] = q
         ? new QuantizedLinear(backend, q, bias, { kernel: opts.kernel })
         : lr
           ? LowRankLinear.fromParts(backend, lr, bias, { kernel: opts.kernel })
           : new DenseLinear(backend, w!, n, k, bias);
     }
-    for (const g of FUSABLE_GROUPS) {
-      const parts = g.roles.map((r) => pending.get(r));
-      if (parts.every((p) => p) && canFuseQuantized(parts.map((p) => p!.q))) {
-        const f = new FusedQuantizedLinear(backend, parts.map((p) => p!.q), parts.map((p) => p!.bias), { kernel: opts.kernel });
-        g.roles.forEach((r, i) => (linears[r] = f.members[i]!));
-        groups[g.key] = f satisfies LinearGroup;
-      } else {
-        for (const [i, r] of g.roles.entries()) if (parts[i]) linears[r] = new QuantizedLinear(backend, parts[i]!.q, parts[i]!.bias, { kernel: opts.kernel });
-      }
-    }
-    const ordered = Object.fromEntries(LLAMA_LINEARS.map((sp) => [sp.role, linears[sp.role]])) as Record<LinearRole, Linear>;
-    blocks.push({ inputNorm, postNorm, linears: ordered, groups });
+    blocks.push({ inputNorm, postNorm, linears });
   }
   const finalNorm = await read(GLOBAL_TENSORS.finalNorm);
   const lmHeadW = config.tieWordEmbeddings ? embed : await read(GLOBAL_TENSORS.lmHead);
