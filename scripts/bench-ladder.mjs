@@ -19,7 +19,7 @@
 //   options: --windows N|all (default 128, bench:quality's; --quick 8) · --quick (8 windows, calibration 16 × 128,
 //   sensitivity 2 × 64, SVD variants plain,svdllm,svdllm:sensitivity) · --keep (keep the checkpoints, path printed) · --threads N ·
 //   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
-//   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 ·
+//   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 (bits:group[:sym]) ·
 //   --svd-ratios 0.9,0.8,0.7 · --svd-variants plain,plain:sensitivity,svdllm,svdllm:sensitivity (whitening[:rank-by];
 //   asvd too) · --no-uniform / --no-ladder / --no-svd · --reuse DIR[,DIR…] (take a row's checkpoint from
 //   DIR/<row id> instead of quantizing when its provenance matches the row: method, grid / budget / SVD
@@ -30,7 +30,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cliArgs, dist, formatTable, openEval, repoRoot as root, runQuantize } from './lib/bench-common.mjs';
+import { cliArgs, dist, formatTable, openEval, parseGridConfigs, repoRoot as root, runQuantize } from './lib/bench-common.mjs';
 import { ladderVerdicts, svdVerdicts, verdictWord } from './lib/ladder-verdict.mjs';
 
 const { arg, flag } = cliArgs();
@@ -44,7 +44,7 @@ const calib = { samples: Number(arg('calib-samples', quick ? 16 : 128)), seqlen:
 const sens = { samples: Number(arg('sensitivity-samples', quick ? 2 : 8)), seqlen: Number(arg('sensitivity-seqlen', quick ? 64 : 128)) };
 const budgets = flag('no-ladder') ? [] : list(arg('budgets', '2.5,3.0,3.5,4.0')).map(Number);
 const methods = flag('no-uniform') ? [] : list(arg('methods', 'rtn,gptq,awq'));
-const configs = list(arg('configs', '4:128,3:128,2:64')).map((s) => s.split(':').map(Number));
+const configs = parseGridConfigs(arg('configs', '4:128,3:128,2:64'));
 const svdRatios = flag('no-svd') ? [] : list(arg('svd-ratios', '0.9,0.8,0.7')).map(Number);
 const svdVariants = list(arg('svd-variants', quick ? 'plain,svdllm,svdllm:sensitivity' : 'plain,plain:sensitivity,svdllm,svdllm:sensitivity')).map((v) => {
   const [whitening, rankBy = 'uniform'] = v.split(':');
@@ -110,8 +110,7 @@ if (svdRatios.length)
     args: ['--method', 'svd', '--ratio', String(CHECK.ratio), '--whitening', CHECK.whitening, '--factor-bits', String(CHECK.factorBits)],
   });
 // uniform rows last: with --reuse they come from bench:quality's checkpoints, which may still be in the making
-for (const [bits, group] of configs)
-  for (const m of methods) jobs.push({ id: `${m}-w${bits}g${group}`, family: m, label: `w${bits} g${group}`, bits, group, args: ['--method', m, '--bits', String(bits), '-g', String(group)] });
+for (const { bits, group, sym, name, label, args } of configs) for (const m of methods) jobs.push({ id: `${m}-${name}`, family: m, label, bits, group, sym, args: ['--method', m, ...args] });
 
 /** A checkpoint for this job in one of the --reuse folders whose provenance matches the job, or null. */
 async function reusable(j) {
@@ -131,7 +130,7 @@ async function reusable(j) {
     let ok;
     if (j.family === 'ladder') ok = p.method === 'ladder' && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
     else if (j.family === 'svd') ok = p.method === 'svd' && p.svd?.ratio === j.ratio && p.svd?.whitening === j.whitening && (p.svd?.rankBy ?? 'uniform') === (j.rankBy ?? 'uniform') && (p.svd?.factorBits ?? 16) === (j.factorBits ?? 16);
-    else ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !p.options?.imatrix;
+    else ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !!p.sym === j.sym && !p.options?.imatrix;
     if (ok) return dir;
   }
   return null;
@@ -237,7 +236,7 @@ try {
   const sv = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.deltaPpl, meanKl: r.meanKl })));
   if (sv.length) console.log('\nSVD variants vs plain SVD with the same rank ratio for every linear (fp16 factors): Δppl ratio, target ≤ 0.5 for the whitened ones');
   for (const v of sv)
-    console.log(`  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${v.whitening.startsWith('plain') ? '(not whitened)' : verdictWord(v.pass)}; KL ×${v.klVsPlain?.toFixed(3) ?? '—'}`);
+    console.log(`  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${v.whitened ? verdictWord(v.pass) : '(not whitened)'}; KL ×${v.klVsPlain?.toFixed(3) ?? '—'}`);
   let core;
   if (checkRun?.core) {
     const rel = Math.abs(checkRun.core.ppl - checkRun.ppl) / checkRun.ppl;

@@ -26,7 +26,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatTable, openEval, runQuantize } from './lib/bench-common.mjs';
+import { formatTable, openEval, parseGridConfigs, runQuantize } from './lib/bench-common.mjs';
 import { checkpointBits, ggufBits } from './lib/bits-per-weight.mjs';
 import { llamaCppPerplexity, llamaHarness, writeTokenFile } from './lib/llamacpp-native.mjs';
 import { writePeerImatrix } from './lib/peer-imatrix.mjs';
@@ -44,31 +44,24 @@ const peerImatrix = !args.includes('--no-peer-imatrix');
 const peerQuantEmbeddings = args.includes('--peer-quant-embeddings');
 for (const t of peerTypes) if (!(t in PEER_FTYPES)) throw new Error(`--peer-quant: unknown type ${t} (one of ${Object.keys(PEER_FTYPES).join(', ')})`);
 // bits:group[:sym] — e.g. 4:32:sym is Q4_0's grid (4.5 linear bits/w), for a row at exactly a llama.cpp type's size
-const configs = arg('configs', '4:128,3:128,2:64')
-  .split(',')
-  .map((s) => s.split(':'))
-  .map(([b, g, sym]) => {
-    if (sym !== undefined && sym !== 'sym') throw new Error(`--configs: ${b}:${g}:${sym} — the third field can only be "sym"`);
-    return [Number(b), Number(g), sym === 'sym'];
-  });
-const cfgName = (bits, group, sym) => `w${bits}g${group}${sym ? 's' : ''}`;
+const configs = parseGridConfigs(arg('configs', '4:128,3:128,2:64'));
 const calib = ['--calib-samples', arg('calib-samples', '128'), '--calib-seqlen', arg('calib-seqlen', '256'), '--seed', '0'];
 const baselineDir = path.join(root, 'fixtures/models/brown-llama-7m');
 const outRoot = path.resolve(root, arg('out', '.cache/bench-quality')); // --out DIR: another worker's run can share .cache
 fs.mkdirSync(outRoot, { recursive: true });
 
 const runs = [];
-for (const [bits, group, sym] of configs) {
+for (const { bits, group, sym, name, label, args: gridArgs } of configs) {
   for (const m of methods) {
     const [method, extra] = m === 'rtn-imatrix' ? ['rtn', ['--imatrix']] : [m, []];
-    const out = path.join(outRoot, `${m}-${cfgName(bits, group, sym)}`);
-    process.stderr.write(`quantizing ${m} w${bits} g${group}${sym ? ' sym' : ''}…\n`);
+    const out = path.join(outRoot, `${m}-${name}`);
+    process.stderr.write(`quantizing ${m} ${label}…\n`);
     const t0 = Date.now();
-    const rep = runQuantize(['-m', baselineDir, '--method', method, ...extra, '--bits', String(bits), '-g', String(group), ...(sym ? ['--sym'] : []), ...calib, '--threads', String(threads)], out);
+    const rep = runQuantize(['-m', baselineDir, '--method', method, ...extra, ...gridArgs, ...calib, '--threads', String(threads)], out);
     // AWQ: per block and mapping, the chosen α and the module-output MSE of the best scales relative to s = 1
     const awq = rep.awq?.length ? rep.awq.map((b) => ({ block: b.block, mappings: b.mappings.map((x) => ({ mapping: x.mapping, alpha: x.alpha, mseRatio: x.mseBest / x.mseNoScale })) })) : undefined;
     for (const b of awq ?? []) process.stderr.write(`  block ${b.block}: ${b.mappings.map((x) => `${x.mapping.split('→')[1]} α=${x.alpha} mse×${x.mseRatio.toFixed(3)}`).join(' | ')}\n`);
-    runs.push({ method: m, bits, group, sym, dir: out, seconds: rep.seconds ?? (Date.now() - t0) / 1000, bytes: rep.plan.bytes, bitsPerWeight: rep.plan.bitsPerWeight, params: rep.plan.params, awq });
+    runs.push({ method: m, bits, group, sym, name, label, dir: out, seconds: rep.seconds ?? (Date.now() - t0) / 1000, bytes: rep.plan.bytes, bitsPerWeight: rep.plan.bitsPerWeight, params: rep.plan.params, awq });
   }
 }
 
@@ -145,7 +138,7 @@ const header = ['method', 'eval in', 'linears', 'emb / head', 'linear bits/w', '
 // edgeq's rows and llama.cpp's own quantizations in one table, sorted by linear bits/w (equal bpw side by side);
 // edgeq's rows are evaluated on edgeq's core against edgeq's FP16, llama.cpp's rows in llama.cpp against llama.cpp's
 // own F16 run of the same F16 GGUF (mean KL and top-1 need the FP16 logits of the same runtime)
-const qrows = [...rows.map((r) => ({ ...r, evalIn: 'edgeq', linears: `w${r.bits} g${r.group}${r.sym ? ' sym' : ''}` })), ...peerRows.map((r) => ({ ...r, evalIn: 'llama.cpp', linears: r.size.types.linears }))].sort(
+const qrows = [...rows.map((r) => ({ ...r, evalIn: 'edgeq', linears: r.label })), ...peerRows.map((r) => ({ ...r, evalIn: 'llama.cpp', linears: r.size.types.linears }))].sort(
   (a, b) => b.size.linearBitsPerWeight - a.size.linearBitsPerWeight || a.meanKl - b.meanKl,
 );
 const sizeCells = (z) => [`${z.types.embedding ?? '?'} / ${z.types.head ?? '?'}`, z.linearBitsPerWeight.toFixed(3), z.fileBitsPerWeight.toFixed(3), (z.fileBytes / 1e6).toFixed(2)];
@@ -167,13 +160,13 @@ if (crossCheck) console.log(`cross-check, same FP16 weights: edgeq core ppl ${cr
 
 // Expectation from the issue: at 4 and 3 bits, GPTQ's and AWQ's mean KL each at most 0.8× RTN's.
 const verdicts = [];
-for (const [bits, group, sym] of configs) {
-  const kl = (m) => rows.find((r) => r.method === m && r.bits === bits && r.group === group && r.sym === sym)?.meanKl;
+for (const { bits, group, sym, name } of configs) {
+  const kl = (m) => rows.find((r) => r.method === m && r.name === name)?.meanKl;
   for (const m of ['gptq', 'awq']) {
     if (kl(m) === undefined || kl('rtn') === undefined) continue;
     const ratio = kl(m) / kl('rtn');
-    verdicts.push({ bits, group, sym, method: m, klRatioVsRtn: ratio, target: bits >= 3 ? 0.8 : null, pass: bits >= 3 ? ratio <= 0.8 : null });
+    verdicts.push({ bits, group, sym, name, method: m, klRatioVsRtn: ratio, target: bits >= 3 ? 0.8 : null, pass: bits >= 3 ? ratio <= 0.8 : null });
   }
 }
-for (const v of verdicts) console.log(`${v.method} ${cfgName(v.bits, v.group, v.sym)}: KL / RTN KL = ${v.klRatioVsRtn.toFixed(3)}${v.target ? ` (target ≤ ${v.target}: ${v.pass ? 'met' : 'NOT met'})` : ''}`);
+for (const v of verdicts) console.log(`${v.method} ${v.name}: KL / RTN KL = ${v.klRatioVsRtn.toFixed(3)}${v.target ? ` (target ≤ ${v.target}: ${v.pass ? 'met' : 'NOT met'})` : ''}`);
 console.log(`BENCH_JSON ${JSON.stringify({ bench: 'quality', model: 'brown-llama-7m', windows: nw.windows, baselinePpl: res[0]?.baselinePpl, fp16Size, rows, peer: peerBase ? { runtime: 'llama.cpp', embeddingsQuantized: peerQuantEmbeddings, f16Ppl: peerBase.ppl, f16Size: peerBase.size, rows: peerRows } : undefined, crossCheck, verdicts })}`);

@@ -1,6 +1,6 @@
 // Helpers shared by the quality benchmarks (scripts/bench-quality.mjs, scripts/bench-ladder.mjs): option
 // parsing, `edgeq quantize … --json` through the CLI, the evaluation set-up (wasm backend, FP16 baseline,
-// tokenized WikiText-2 test text) and a plain-text table.
+// tokenized evaluation text), the --configs parser and a plain-text table.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +36,28 @@ export function runQuantize(quantizeArgs, out) {
 }
 
 /**
+ * --configs of the quantization benches: "bits:group[:sym],…" → { bits, group, sym, name (w4g32s), label
+ * (w4 g32 sym), args (edgeq quantize's grid flags) }. Anything else is refused, never read as NaN.
+ */
+export function parseGridConfigs(spec) {
+  return spec
+    .split(',')
+    .filter(Boolean)
+    .map((s) => {
+      const [b, g, sym, ...rest] = s.split(':');
+      const bits = Number(b);
+      const group = Number(g);
+      if (!Number.isInteger(bits) || !Number.isInteger(group) || (sym !== undefined && sym !== 'sym') || rest.length)
+        throw new Error(`--configs: "${s}" is not bits:group[:sym] (e.g. 4:128 or 4:32:sym)`);
+      const isSym = sym === 'sym';
+      return { bits, group, sym: isSym, name: `w${bits}g${group}${isSym ? 's' : ''}`, label: `w${bits} g${group}${isSym ? ' sym' : ''}`, args: ['--bits', String(bits), '-g', String(group), ...(isSym ? ['--sym'] : [])] };
+    });
+}
+
+/**
  * What an evaluation against the FP16 model needs: the wasm backend, the baseline model, its tokenizer and
- * the tokenized WikiText-2 test text (the bundled copy). `await ctx.backend.dispose()` when done.
+ * the tokenized evaluation text (default the bundled WikiText-2 test split; `textFile` relative to the repo).
+ * `await ctx.backend.dispose()` when done.
  */
 export async function openEval(baselineDir, threads, textFile = 'fixtures/text/wiki.test.raw') {
   const { createWasmBackend } = await dist('kernels/wasm-backend.js');

@@ -6,8 +6,9 @@
 // competitor: pass = null (nothing of no larger size to beat). Also whether the ladder met its budget.
 //
 // svdVerdicts: per ratio, variant Δppl / plain Δppl for each variant ≠ plain (whitenings, rank allocations;
-// "plain" is plain SVD with the same rank ratio for every linear); target ≤ 0.5; also the KL ratio when both
-// rows have a mean KL. A plain Δppl ≤ 0 makes the ratio meaningless (null).
+// "plain" is plain SVD with the same rank ratio for every linear); target ≤ 0.5, judged only for whitened
+// variants (a "plain+…" variant, e.g. plain SVD with ranks by sensitivity, gets its ratios and pass = null);
+// also the KL ratio when both rows have a mean KL. A plain Δppl ≤ 0 makes the ratio meaningless (null).
 
 const EPS = 1e-9;
 
@@ -49,7 +50,8 @@ export function svdVerdicts(rows, target = 0.5) {
     for (const w of rows.filter((r) => r.ratio === ratio && r.whitening !== 'plain')) {
       const ratioVsPlain = plain && plain.deltaPpl > 0 ? w.deltaPpl / plain.deltaPpl : null;
       const klVsPlain = plain && plain.meanKl > 0 && w.meanKl !== undefined ? w.meanKl / plain.meanKl : null;
-      out.push({ ratio, reduction: Math.round((1 - ratio) * 1000) / 10, whitening: w.whitening, deltaPpl: w.deltaPpl, plainDeltaPpl: plain?.deltaPpl ?? null, ratioVsPlain, klVsPlain, target, pass: ratioVsPlain === null ? null : ratioVsPlain <= target });
+      const whitened = !w.whitening.startsWith('plain');
+      out.push({ ratio, reduction: Math.round((1 - ratio) * 1000) / 10, whitening: w.whitening, whitened, deltaPpl: w.deltaPpl, plainDeltaPpl: plain?.deltaPpl ?? null, ratioVsPlain, klVsPlain, target, pass: ratioVsPlain === null || !whitened ? null : ratioVsPlain <= target });
     }
   }
   return out;

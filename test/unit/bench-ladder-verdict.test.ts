@@ -80,6 +80,20 @@ describe('svdVerdicts', () => {
     expect(v[2].reduction).toBe(30);
   });
 
+  it('a plain variant (plain SVD with ranks by sensitivity) gets its ratios but no whitening verdict', () => {
+    const v = svdVerdicts([
+      { ratio: 0.8, whitening: 'plain', deltaPpl: 10, meanKl: 0.1 },
+      { ratio: 0.8, whitening: 'plain+sensitivity', deltaPpl: 3, meanKl: 0.01 },
+      { ratio: 0.8, whitening: 'svdllm+sensitivity', deltaPpl: 6, meanKl: 0.02 },
+    ]);
+    expect(v.map((x: { whitening: string; whitened: boolean; pass: boolean | null }) => [x.whitening, x.whitened, x.pass])).toEqual([
+      ['plain+sensitivity', false, null],
+      ['svdllm+sensitivity', true, false],
+    ]);
+    expect(v[0].ratioVsPlain).toBeCloseTo(0.3, 12);
+    expect(v[1].klVsPlain).toBeCloseTo(0.2, 12);
+  });
+
   it('verdictWord', () => {
     expect([true, false, null].map(verdictWord)).toEqual(['PASS', 'FAIL', 'n/a']);
   });
