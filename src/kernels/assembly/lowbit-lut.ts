@@ -85,11 +85,13 @@ export function lutTables(xs: usize, m: i32, kPad: i32, blockLen: i32, tab: usiz
 // (wrapping adds, exact since the total is below 2^16) and widened to int32 once per block instead of once per
 // plane. Same result either way, bit for bit.
 function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
+  if (((1 << bits) - 1) * nj * 255 < 65536) {
+    lutBlockShort(w, tp, nj, bits, meta, hL, hX, yp);
+    return;
+  }
   const m4 = i8x16.splat(0x0f);
-  const short = ((1 << bits) - 1) * nj * 255 < 65536;
   let A0 = i32x4.splat(0), A1 = i32x4.splat(0), A2 = i32x4.splat(0), A3 = i32x4.splat(0);
   let A4 = i32x4.splat(0), A5 = i32x4.splat(0), A6 = i32x4.splat(0), A7 = i32x4.splat(0);
-  let S0 = i16x8.splat(0), S1 = i16x8.splat(0), S2 = i16x8.splat(0), S3 = i16x8.splat(0);
   const planeBytes = <usize>nj * 16;
   const bias = i32x4.splat(128 * nj);
   for (let p = 0; p < bits; p++) {
@@ -123,33 +125,74 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
     const s1 = hi16(r0, h0); // rows 8..15
     const s2 = lo16(r1, h1);
     const s3 = hi16(r1, h1);
-    if (short) {
-      S0 = i16x8.add(S0, i16x8.shl(s0, p));
-      S1 = i16x8.add(S1, i16x8.shl(s1, p));
-      S2 = i16x8.add(S2, i16x8.shl(s2, p));
-      S3 = i16x8.add(S3, i16x8.shl(s3, p));
-    } else {
-      A0 = updLow(A0, s0, bias, p);
-      A1 = updHigh(A1, s0, bias, p);
-      A2 = updLow(A2, s1, bias, p);
-      A3 = updHigh(A3, s1, bias, p);
-      A4 = updLow(A4, s2, bias, p);
-      A5 = updHigh(A5, s2, bias, p);
-      A6 = updLow(A6, s3, bias, p);
-      A7 = updHigh(A7, s3, bias, p);
+    A0 = updLow(A0, s0, bias, p);
+    A1 = updHigh(A1, s0, bias, p);
+    A2 = updLow(A2, s1, bias, p);
+    A3 = updHigh(A3, s1, bias, p);
+    A4 = updLow(A4, s2, bias, p);
+    A5 = updHigh(A5, s2, bias, p);
+    A6 = updLow(A6, s3, bias, p);
+    A7 = updHigh(A7, s3, bias, p);
+  }
+  epi8(yp, meta, hL, hX, A0, A1, A2, A3, A4, A5, A6, A7);
+}
+
+// lutBlock for short blocks, where (2^bits − 1)·nj·255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit
+// with ≤ 128): the plane-weighted sums Σ_p 2^p Σ(Q + 128) fit u16 lanes, so the planes are combined by
+// Horner's rule in the i16 accumulators themselves (highest plane first, accumulators doubled before each
+// plane; wrapping adds, exact modulo 2^16 and the totals are below it), and de-interleaved and widened to
+// int32 once per block. Same integers as lutBlock's per-plane widening, bit for bit.
+function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
+  const m4 = i8x16.splat(0x0f);
+  const planeBytes = <usize>nj * 16;
+  let r0 = i16x8.splat(0), h0 = i16x8.splat(0), r1 = i16x8.splat(0), h1 = i16x8.splat(0);
+  for (let p = bits - 1; p >= 0; p--) {
+    r0 = i16x8.shl(r0, 1);
+    h0 = i16x8.shl(h0, 1);
+    r1 = i16x8.shl(r1, 1);
+    h1 = i16x8.shl(h1, 1);
+    let t = tp;
+    let wp = w + <usize>p * planeBytes;
+    const end = wp + planeBytes;
+    while (wp < end) {
+      const T = v128.load(t);
+      const v = v128.load(wp);
+      const l0 = i8x16.swizzle(T, v128.and(v, m4));
+      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4));
+      r0 = i16x8.add(r0, l0);
+      h0 = i16x8.add(h0, i16x8.shr_u(l0, 8));
+      r1 = i16x8.add(r1, l1);
+      h1 = i16x8.add(h1, i16x8.shr_u(l1, 8));
+      const U = v128.load(t, 16);
+      const u = v128.load(wp, 16);
+      const k0 = i8x16.swizzle(U, v128.and(u, m4));
+      const k1 = i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4));
+      r0 = i16x8.add(r0, k0);
+      h0 = i16x8.add(h0, i16x8.shr_u(k0, 8));
+      r1 = i16x8.add(r1, k1);
+      h1 = i16x8.add(h1, i16x8.shr_u(k1, 8));
+      t += 32;
+      wp += 32;
     }
   }
-  if (short) {
-    const total = i32x4.splat(128 * nj * ((1 << bits) - 1)); // Σ_p 2^p · 128·nj
-    A0 = i32x4.sub(i32x4.extend_low_i16x8_u(S0), total);
-    A1 = i32x4.sub(i32x4.extend_high_i16x8_u(S0), total);
-    A2 = i32x4.sub(i32x4.extend_low_i16x8_u(S1), total);
-    A3 = i32x4.sub(i32x4.extend_high_i16x8_u(S1), total);
-    A4 = i32x4.sub(i32x4.extend_low_i16x8_u(S2), total);
-    A5 = i32x4.sub(i32x4.extend_high_i16x8_u(S2), total);
-    A6 = i32x4.sub(i32x4.extend_low_i16x8_u(S3), total);
-    A7 = i32x4.sub(i32x4.extend_high_i16x8_u(S3), total);
-  }
+  const S0 = lo16(r0, h0); // rows 0..7: Σ_p 2^p Σ(Q + 128)
+  const S1 = hi16(r0, h0);
+  const S2 = lo16(r1, h1);
+  const S3 = hi16(r1, h1);
+  const total = i32x4.splat(128 * nj * ((1 << bits) - 1)); // Σ_p 2^p · 128·nj
+  epi8(
+    yp, meta, hL, hX,
+    i32x4.sub(i32x4.extend_low_i16x8_u(S0), total), i32x4.sub(i32x4.extend_high_i16x8_u(S0), total),
+    i32x4.sub(i32x4.extend_low_i16x8_u(S1), total), i32x4.sub(i32x4.extend_high_i16x8_u(S1), total),
+    i32x4.sub(i32x4.extend_low_i16x8_u(S2), total), i32x4.sub(i32x4.extend_high_i16x8_u(S2), total),
+    i32x4.sub(i32x4.extend_low_i16x8_u(S3), total), i32x4.sub(i32x4.extend_high_i16x8_u(S3), total),
+  );
+}
+
+@inline function epi8(
+  yp: usize, meta: usize, hL: f32, hX: f32,
+  A0: v128, A1: v128, A2: v128, A3: v128, A4: v128, A5: v128, A6: v128, A7: v128,
+): void {
   const vL = f32x4.splat(hL);
   const vX = f32x4.splat(hX);
   epi(yp, A0, meta, vL, vX);
