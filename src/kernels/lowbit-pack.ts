@@ -7,7 +7,7 @@
  *   bits planes × (L/4) 4-column groups × 16 bytes: byte i = idx(row i) | idx(row i+16) << 4, where idx is
  *     the 4-bit pattern of bit `plane` of the 4 codes (column 4j+q → bit q)
  *   32 × u16   fp16 bits of the weight scale per row
- *   32 × i16   zero term 2^bits − 1 − 2·zero per row
+ *   32 × i16   zero term 2^bits − 1 − 2·zero per row, absent when plan.lutSym (every zero 2^(bits−1): −1)
  * int8 layout (assembly/lowbit-q8.ts), per tile of 4 rows, per block of L columns:
  *   4 rows × L bytes of codes (8-bit), or 4 rows × L/2 bytes of nibbles for ≤ 4 bits: per 32 columns,
  *     8 little-endian u16 with u16 l = Σ_j code[8j + l] << 4j (so one shift + mask per j gives 8 codes
@@ -74,9 +74,9 @@ function packLut(q: QuantizedWeight, plan: LowbitPlan, dst: Uint8Array): void {
         const r = r0 + i;
         const gi = r * G + blockGroup[b]!;
         writeU16(dst, o + 2 * i, r < n ? f32ToF16Bits(q.scales[gi]!) : 0);
-        writeU16(dst, o + 2 * T + 2 * i, r < n ? (2 ** bits - 1 - 2 * q.zeros[gi]!) & 0xffff : 0);
+        if (!plan.lutSym) writeU16(dst, o + 2 * T + 2 * i, r < n ? (2 ** bits - 1 - 2 * q.zeros[gi]!) & 0xffff : 0);
       }
-      o += 4 * T;
+      o += (plan.lutSym ? 2 : 4) * T;
     }
   }
 }

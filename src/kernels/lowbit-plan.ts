@@ -24,8 +24,13 @@ export const K_ALIGN = 32;
 export const LUT_TILE_ROWS = 32;
 /** Output rows per int8-dot tile. */
 export const Q8_TILE_ROWS = 4;
-/** Bytes of per-(tile, block) metadata: LUT = 32 × (u16 fp16 scale + i16 zero term); int8 = 4 × (u16 + u16). */
+/**
+ * Bytes of per-(tile, block) metadata: LUT = 32 × (u16 fp16 scale + i16 zero term), or 32 × u16 scale alone
+ * when every zero point is the symmetric 2^(bits−1) (zero term −1 for every row, see LowbitPlan.lutSym);
+ * int8 = 4 × (u16 + u16).
+ */
 export const LUT_META_BYTES = LUT_TILE_ROWS * 4;
+export const LUT_SYM_META_BYTES = LUT_TILE_ROWS * 2;
 export const Q8_META_BYTES = Q8_TILE_ROWS * 4;
 /**
  * Prefill GEMM (assembly/lowbit-prefill.ts, either layout): output rows per tile, and bytes of one
@@ -48,6 +53,12 @@ export interface LowbitPlan {
   readonly perm: Int32Array | null;
   /** Output rows padded to the tile height. */
   readonly nPad: number;
+  /**
+   * LUT layout without zero terms: every zero point is 2^(bits−1) (a symmetric grid), so the zero term
+   * 2^bits − 1 − 2z is −1 for every row and the kernels take it as a constant (the Q4_0 grid then reads
+   * 4.5 bits per weight, not 5). Always false for the int8 layout.
+   */
+  readonly lutSym: boolean;
   /** Bytes of one row tile of the packed weight. */
   readonly tileBytes: number;
   /** Bytes of the packed weight as the kernel reads it (all tiles). */
@@ -128,15 +139,17 @@ export function makePlan(q: QuantizedWeight, kernel: LowbitKernel = defaultKerne
   const perm = q.gIdx && G > 1 ? actOrderPerm(q) : null;
   let tileRows: number;
   let tileBytes: number;
+  const lutSym = kernel === 'lut' && q.zeros.every((z) => z === 2 ** (bits - 1));
   if (kernel === 'lut') {
     tileRows = LUT_TILE_ROWS;
-    tileBytes = bits * kPad * 4 + numBlocks * LUT_META_BYTES; // per block: bits planes × (L/4) × 16 bytes
+    // per block: bits planes × (L/4) × 16 bytes, then the metadata
+    tileBytes = bits * kPad * 4 + numBlocks * (lutSym ? LUT_SYM_META_BYTES : LUT_META_BYTES);
   } else {
     tileRows = Q8_TILE_ROWS;
     tileBytes = (bits === 8 ? Q8_TILE_ROWS * kPad : (Q8_TILE_ROWS * kPad) / 2) + numBlocks * Q8_META_BYTES;
   }
   const nPad = Math.ceil(n / tileRows) * tileRows;
-  return { kernel, bits, n, k, kPad, blockLen, numBlocks, blockGroup, perm, nPad, tileBytes, packedBytes: (nPad / tileRows) * tileBytes };
+  return { kernel, bits, n, k, kPad, blockLen, numBlocks, blockGroup, perm, nPad, lutSym, tileBytes, packedBytes: (nPad / tileRows) * tileBytes };
 }
 
 /** Length of block b. */

@@ -39,7 +39,7 @@ export interface KernelExports {
   gemvTiles: Fn; // (x, wp, y, n, k, counter, chunk)
   dotRows: Fn; // (a, b, y, m, k, ldy, j0, j1)
   lutTables: Fn; // (xs, m, kPad, blockLen, tab, tmeta, t0, t1)
-  lutGemmTiles: Fn; // (w, tab, tmeta, y, m, nPad, kPad, bits, blockLen, counter, chunk)
+  lutGemmTiles: Fn; // (w, tab, tmeta, y, m, nPad, kPad, fmt = bits [+ 16 without zero terms], blockLen, counter, chunk)
   q8Acts: Fn; // (xs, m, kPad, blockLen, xq, xmeta, t0, t1)
   q8GemmTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, nibble, counter, chunk)
   prefillTiles: Fn; // (w, xq, xmeta, y, m, nPad, kPad, blockLen, fmt, counter, chunk, scratch)

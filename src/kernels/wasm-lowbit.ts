@@ -72,6 +72,11 @@ export function setPrefillPolicy(p: Partial<PrefillPolicy>): PrefillPolicy {
   return prev;
 }
 
+/** The LUT layout's format argument of the kernels: bits, + 16 when the layout has no zero terms (lutSym). */
+function lutFmt(plan: LowbitPlan): number {
+  return plan.bits + (plan.lutSym ? 16 : 0);
+}
+
 /** Whether a product of m tokens with a weight of this plan runs on the prefill GEMM. */
 export function usesPrefill(plan: LowbitPlan, m: number): boolean {
   return m >= policy.minTokens && plan.bits <= policy.maxBits && (plan.kernel === 'int8' || plan.bits >= policy.lutMinBits);
@@ -186,11 +191,11 @@ export class LowbitRunner {
     const chunk = parts === 1 ? tiles : Math.max(1, Math.ceil(tiles / (CLAIMS_PER_THREAD * parts)));
     let job: Job;
     if (prefill) {
-      const fmt = plan.kernel === 'lut' ? plan.bits : plan.bits === 8 ? 0 : 1;
+      const fmt = plan.kernel === 'lut' ? lutFmt(plan) : plan.bits === 8 ? 0 : 1;
       job = { fn: host.fnBase + FN_PREFILL, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, fmt, host.counter, chunk, slots] };
       heap.i32[slots >>> 2] = 0;
     } else if (lut) {
-      job = { fn: host.fnBase + FN_LUT_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, plan.bits, blockLen, host.counter, chunk] };
+      job = { fn: host.fnBase + FN_LUT_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, lutFmt(plan), blockLen, host.counter, chunk] };
     } else {
       job = { fn: host.fnBase + FN_Q8_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, plan.bits === 8 ? 0 : 1, host.counter, chunk] };
     }

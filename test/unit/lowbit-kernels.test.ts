@@ -150,6 +150,41 @@ describe('low-bit kernels: defaults, act-order, errors', () => {
     }
   });
 
+  it('a symmetric LUT weight drops the zero terms (Q4_0 grid: 4.5 bits per weight) and gives the same product as with them', () => {
+    const q = makeQuantWeight({ bits: 4, groupSize: 32, sym: true, actOrder: false, n: 64, k: 256, seed: 31 });
+    const plan = makePlan(q, 'lut');
+    expect(plan.lutSym).toBe(true);
+    expect((plan.packedBytes * 8) / (64 * 256)).toBe(4.5);
+    // the same weight with the zero points stored: one group's zero moved by ±1 and its codes with it (every
+    // product unchanged) forces the layout with zero terms
+    const zeros = Uint8Array.from(q.zeros);
+    const codes = Uint8Array.from(q.codes);
+    const g = Array.from({ length: 64 }, (_, r) => r).find((r) => {
+      const c = codes.subarray(r * 256, r * 256 + 32);
+      return Math.max(...c) < 15 || Math.min(...c) > 0;
+    })!;
+    expect(g).toBeDefined();
+    const grp = codes.subarray(g * 256, g * 256 + 32);
+    const d = Math.max(...grp) < 15 ? 1 : -1;
+    for (let c = 0; c < 32; c++) grp[c] = grp[c]! + d;
+    zeros[g * 8] = zeros[g * 8]! + d;
+    const asym: QuantizedWeight = { ...q, zeros, codes };
+    expect(makePlan(asym, 'lut').lutSym).toBe(false);
+    expect(makePlan(asym, 'lut').packedBytes).toBe(plan.packedBytes + (64 / 32) * (256 / 32) * 64);
+    const x = gaussian(prng(6), 3 * 256);
+    for (const be of [wasm1, wasm2]) {
+      for (const m of [1, 3]) {
+        const a = be.matmulQuantized(x, m, be.prepareQuantized(q));
+        const b = be.matmulQuantized(x, m, be.prepareQuantized(asym));
+        // bit-identical outside row g; row g's codes differ, so its int8-table rounding may differ slightly
+        for (let i = 0; i < m * 64; i++) {
+          if (i % 64 === g) expect(Math.abs(b[i]! - a[i]!)).toBeLessThan(2e-2 * (1 + Math.abs(a[i]!)));
+          else expect(b[i]).toBe(a[i]);
+        }
+      }
+    }
+  });
+
   it('an act-order weight gives the same product as its column-sorted equivalent', () => {
     const q = makeQuantWeight({ bits: 4, groupSize: 32, sym: false, actOrder: true, n: 8, k: 128, seed: 77 });
     const plan = makePlan(q, 'lut');

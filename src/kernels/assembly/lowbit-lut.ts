@@ -16,6 +16,7 @@
 
 const TILE: i32 = 32;
 const META: i32 = 128; // 32 × u16 scale + 32 × i16 zero term
+const META_SYM: i32 = 64; // 32 × u16 scale (every zero term −1: fmt bit 4, see LowbitPlan.lutSym)
 
 /** fp16 bits (4 × u16 at p, positive) -> f32x4, exact for every finite fp16 (incl. subnormals). */
 @inline function f16x4(p: usize): v128 {
@@ -84,9 +85,9 @@ export function lutTables(xs: usize, m: i32, kPad: i32, blockLen: i32, tab: usiz
 // the planes' per-row sums Σ(Q + 128), weighted by 2^p, fit u16 lanes, so they are accumulated there
 // (wrapping adds, exact since the total is below 2^16) and widened to int32 once per block instead of once per
 // plane. Same result either way, bit for bit.
-function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
+function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usize, hL: f32, hX: f32, yp: usize): void {
   if (((1 << bits) - 1) * nj * 255 < 65536) {
-    lutBlockShort(w, tp, nj, bits, meta, hL, hX, yp);
+    lutBlockShort(w, tp, nj, bits, sym, meta, hL, hX, yp);
     return;
   }
   const m4 = i8x16.splat(0x0f);
@@ -134,7 +135,7 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
     A6 = updLow(A6, s3, bias, p);
     A7 = updHigh(A7, s3, bias, p);
   }
-  epi8(yp, meta, hL, hX, A0, A1, A2, A3, A4, A5, A6, A7);
+  epi8(yp, meta, sym, hL, hX, A0, A1, A2, A3, A4, A5, A6, A7);
 }
 
 // lutBlock for short blocks, where (2^bits − 1)·nj·255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit
@@ -142,7 +143,7 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32,
 // Horner's rule in the i16 accumulators themselves (highest plane first, accumulators doubled before each
 // plane; wrapping adds, exact modulo 2^16 and the totals are below it), and de-interleaved and widened to
 // int32 once per block. Same integers as lutBlock's per-plane widening, bit for bit.
-function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL: f32, hX: f32, yp: usize): void {
+@inline function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usize, hL: f32, hX: f32, yp: usize): void {
   const m4 = i8x16.splat(0x0f);
   const planeBytes = <usize>nj * 16;
   let r0 = i16x8.splat(0), h0 = i16x8.splat(0), r1 = i16x8.splat(0), h1 = i16x8.splat(0);
@@ -181,7 +182,7 @@ function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL:
   const S3 = hi16(r1, h1);
   const total = i32x4.splat(128 * nj * ((1 << bits) - 1)); // Σ_p 2^p · 128·nj
   epi8(
-    yp, meta, hL, hX,
+    yp, meta, sym, hL, hX,
     i32x4.sub(i32x4.extend_low_i16x8_u(S0), total), i32x4.sub(i32x4.extend_high_i16x8_u(S0), total),
     i32x4.sub(i32x4.extend_low_i16x8_u(S1), total), i32x4.sub(i32x4.extend_high_i16x8_u(S1), total),
     i32x4.sub(i32x4.extend_low_i16x8_u(S2), total), i32x4.sub(i32x4.extend_high_i16x8_u(S2), total),
@@ -189,12 +190,39 @@ function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL:
   );
 }
 
+// One token (decode) over a whole 32-row tile whose blocks are all short: the blocks' lutBlockShort bodies
+// inlined in one loop (no call per block). wp: the tile's first block; y0: its 32 outputs (zeroed).
+function lutTileShort1(
+  wp: usize, tab: usize, tmeta: usize, nb: i32, blockLen: i32, kPad: i32, bits: i32, sym: bool, metaBytes: usize,
+  y0: usize,
+): void {
+  for (let b = 0; b < nb; b++) {
+    const c0 = b * blockLen;
+    const L = min(blockLen, kPad - c0);
+    const meta = wp + <usize>bits * <usize>L * 4;
+    const mp = tmeta + <usize>b * 8;
+    lutBlockShort(wp, tab + <usize>c0 * 4, L >> 2, bits, sym, meta, load<f32>(mp), load<f32>(mp, 4), y0);
+    wp = meta + metaBytes;
+  }
+}
+
 @inline function epi8(
-  yp: usize, meta: usize, hL: f32, hX: f32,
+  yp: usize, meta: usize, sym: bool, hL: f32, hX: f32,
   A0: v128, A1: v128, A2: v128, A3: v128, A4: v128, A5: v128, A6: v128, A7: v128,
 ): void {
   const vL = f32x4.splat(hL);
   const vX = f32x4.splat(hX);
+  if (sym) {
+    epiSym(yp, A0, meta, vL, vX);
+    epiSym(yp + 16, A1, meta + 8, vL, vX);
+    epiSym(yp + 32, A2, meta + 16, vL, vX);
+    epiSym(yp + 48, A3, meta + 24, vL, vX);
+    epiSym(yp + 64, A4, meta + 32, vL, vX);
+    epiSym(yp + 80, A5, meta + 40, vL, vX);
+    epiSym(yp + 96, A6, meta + 48, vL, vX);
+    epiSym(yp + 112, A7, meta + 56, vL, vX);
+    return;
+  }
   epi(yp, A0, meta, vL, vX);
   epi(yp + 16, A1, meta + 8, vL, vX);
   epi(yp + 32, A2, meta + 16, vL, vX);
@@ -221,7 +249,7 @@ function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, meta: usize, hL:
 
 // lutBlock for two tokens (tables ta, tb; outputs ya, yb) sharing the nibble extraction of the weights.
 function lutBlock2(
-  w: usize, ta: usize, tb: usize, nj: i32, bits: i32, meta: usize,
+  w: usize, ta: usize, tb: usize, nj: i32, bits: i32, sym: bool, meta: usize,
   hLa: f32, hXa: f32, hLb: f32, hXb: f32, ya: usize, yb: usize,
 ): void {
   const m4 = i8x16.splat(0x0f);
@@ -285,26 +313,8 @@ function lutBlock2(
     B6 = updLow(B6, t, bias, p);
     B7 = updHigh(B7, t, bias, p);
   }
-  let vL = f32x4.splat(hLa);
-  let vX = f32x4.splat(hXa);
-  epi(ya, A0, meta, vL, vX);
-  epi(ya + 16, A1, meta + 8, vL, vX);
-  epi(ya + 32, A2, meta + 16, vL, vX);
-  epi(ya + 48, A3, meta + 24, vL, vX);
-  epi(ya + 64, A4, meta + 32, vL, vX);
-  epi(ya + 80, A5, meta + 40, vL, vX);
-  epi(ya + 96, A6, meta + 48, vL, vX);
-  epi(ya + 112, A7, meta + 56, vL, vX);
-  vL = f32x4.splat(hLb);
-  vX = f32x4.splat(hXb);
-  epi(yb, B0, meta, vL, vX);
-  epi(yb + 16, B1, meta + 8, vL, vX);
-  epi(yb + 32, B2, meta + 16, vL, vX);
-  epi(yb + 48, B3, meta + 24, vL, vX);
-  epi(yb + 64, B4, meta + 32, vL, vX);
-  epi(yb + 80, B5, meta + 40, vL, vX);
-  epi(yb + 96, B6, meta + 48, vL, vX);
-  epi(yb + 112, B7, meta + 56, vL, vX);
+  epi8(ya, meta, sym, hLa, hXa, A0, A1, A2, A3, A4, A5, A6, A7);
+  epi8(yb, meta, sym, hLb, hXb, B0, B1, B2, B3, B4, B5, B6, B7);
 }
 
 // y[4 rows] += scale · (hL·A + zt·hX)
@@ -315,20 +325,32 @@ function lutBlock2(
   v128.store(yp, f32x4.add(v128.load(yp), f32x4.mul(s, t)));
 }
 
+// epi for a zero term of −1 (symmetric grids): zt·hX = −hX exactly, so the same floats as epi
+@inline function epiSym(yp: usize, A: v128, meta: usize, vL: v128, vX: v128): void {
+  const s = f16x4(meta);
+  const t = f32x4.sub(f32x4.mul(vL, f32x4.convert_i32x4_s(A)), vX);
+  v128.store(yp, f32x4.add(v128.load(yp), f32x4.mul(s, t)));
+}
+
 /**
  * Y (m, nPad) = Xs · Ŵᵀ from packed LUT weights w and the tables of lutTables, over row tiles of 32
+ * (fmt: the weight bits, + 16 when the layout has no zero terms, META_SYM)
  * claimed `chunk` at a time from the i32 counter at `counter` (zeroed by the caller; every thread calls
  * this with the same arguments). For each tile and block the tokens loop innermost, so the block's
  * weights are read from memory once and reused from L1 for every token.
  */
 export function lutGemmTiles(
-  w: usize, tab: usize, tmeta: usize, y: usize, m: i32, nPad: i32, kPad: i32, bits: i32, blockLen: i32,
+  w: usize, tab: usize, tmeta: usize, y: usize, m: i32, nPad: i32, kPad: i32, fmt: i32, blockLen: i32,
   counter: usize, chunk: i32,
 ): void {
+  const bits = fmt & 15;
+  const sym = (fmt & 16) != 0;
+  const metaBytes = <usize>(sym ? META_SYM : META);
   const nb = (kPad + blockLen - 1) / blockLen;
   const tiles = nPad / TILE;
   const claims = (tiles + chunk - 1) / chunk;
-  const tileBytes = <usize>bits * <usize>kPad * 4 + <usize>nb * META;
+  const tileBytes = <usize>bits * <usize>kPad * 4 + <usize>nb * metaBytes;
+  const allShort = ((1 << bits) - 1) * (blockLen >> 2) * 255 < 65536; // (a shorter last block is short too)
   for (;;) {
     const c = atomic.add<i32>(counter, 1);
     if (c >= claims) break;
@@ -338,6 +360,10 @@ export function lutGemmTiles(
       const yEnd = y0 + <usize>m * TILE * 4;
       for (let yz = y0; yz < yEnd; yz += 16) v128.store(yz, i32x4.splat(0)); // (memory.fill on shared memory is a runtime call)
       let wp = w + <usize>tile * tileBytes;
+      if (m == 1 && allShort) {
+        lutTileShort1(wp, tab, tmeta, nb, blockLen, kPad, bits, sym, metaBytes, y0);
+        continue;
+      }
       for (let b = 0; b < nb; b++) {
         const c0 = b * blockLen;
         const L = min(blockLen, kPad - c0);
@@ -350,13 +376,13 @@ export function lutGemmTiles(
           const mp = mb + <usize>i * 8;
           const ta = tb + <usize>i * <usize>L * 4;
           const ya = y0 + <usize>i * TILE * 4;
-          lutBlock2(wp, ta, ta + <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), load<f32>(mp, 8), load<f32>(mp, 12), ya, ya + TILE * 4);
+          lutBlock2(wp, ta, ta + <usize>L * 4, nj, bits, sym, meta, load<f32>(mp), load<f32>(mp, 4), load<f32>(mp, 8), load<f32>(mp, 12), ya, ya + TILE * 4);
         }
         if (i < m) {
           const mp = mb + <usize>i * 8;
-          lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
+          lutBlock(wp, tb + <usize>i * <usize>L * 4, nj, bits, sym, meta, load<f32>(mp), load<f32>(mp, 4), y0 + <usize>i * TILE * 4);
         }
-        wp = meta + META;
+        wp = meta + metaBytes;
       }
     }
   }

@@ -25,6 +25,7 @@ const SLOT_BYTES: usize = PANEL_BYTES + 256; // = PREFILL_SLOT_BYTES of lowbit-p
 const Q8_ROWS: i32 = 4;
 const Q8_META: usize = 16;
 const LUT_META: usize = 128;
+const LUT_META_SYM: usize = 64; // no zero terms (fmt bit 4, see LowbitPlan.lutSym)
 const XQ_CHUNK_BYTES: i32 = 1 << 20;
 
 // y[4 rows] += s · xScale · (acc − z·Σxq)
@@ -107,7 +108,8 @@ function mk8x1(pa: usize, gs: usize, xp: usize, L: i32, sz: usize, mp: usize, yp
 
 /**
  * Y (m, tiles · 32) = Xs · Ŵᵀ from packed weights w and q8Acts output (xq, xmeta). fmt: 0 = int8 layout
- * with u8 codes, 1 = int8 layout with nibbles, 2/3/4 = LUT layout with that many bits. nPad: the
+ * with u8 codes, 1 = int8 layout with nibbles, 2/3/4 = LUT layout with that many bits (+ 16: without zero
+ * terms, every zero point 2^(bits−1)). nPad: the
  * layout's padded rows (multiple of its tile height); tiles = ceil(nPad / 32).
  */
 export function prefillTiles(
@@ -120,11 +122,14 @@ export function prefillTiles(
   const nb = (kPad + blockLen - 1) / blockLen;
   const tiles = (nPad + PANEL_ROWS - 1) / PANEL_ROWS;
   const claims = (tiles + chunk - 1) / chunk;
-  const lut = fmt >= 2;
+  const bits = fmt & 15;
+  const lut = bits >= 2;
+  const lutSym = (fmt & 16) != 0;
+  const lutMeta = lutSym ? LUT_META_SYM : LUT_META;
   const nibble = fmt == 1;
   const q8Tiles = nPad / Q8_ROWS;
   const tileBytes: usize = lut
-    ? <usize>fmt * <usize>kPad * 4 + <usize>nb * LUT_META
+    ? <usize>bits * <usize>kPad * 4 + <usize>nb * lutMeta
     : (nibble ? <usize>kPad * 2 : <usize>kPad * 4) + <usize>nb * Q8_META;
   const ys = <usize>tiles * <usize>PANEL_ROWS * 4; // bytes per token of Y
   // tokens per pass over K: their activations (≤ 1 MiB of i16 over all of K) stay in L2/L3 while the
@@ -149,7 +154,7 @@ export function prefillTiles(
           const c0 = b * blockLen;
           const L = min(blockLen, kPad - c0);
           if (lut) {
-            unpackLut(w + <usize>tile * tileBytes + <usize>fmt * <usize>c0 * 4 + <usize>b * LUT_META, L, fmt, panel, sz, sz + 128);
+            unpackLut(w + <usize>tile * tileBytes + <usize>bits * <usize>c0 * 4 + <usize>b * lutMeta, L, bits, lutSym, panel, sz, sz + 128);
           } else {
             const blkOff = (nibble ? <usize>c0 * 2 : <usize>c0 * 4) + <usize>b * Q8_META;
             for (let g = 0; g < PANEL_ROWS / Q8_ROWS; g++) {

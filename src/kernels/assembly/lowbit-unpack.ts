@@ -25,9 +25,9 @@ export const PANEL_ROWS: i32 = 32;
 
 /**
  * LUT layout: block `blk` of a 32-row tile (bits planes × (L/4) × 16 bytes, then 32 × u16 fp16 scale,
- * 32 × i16 zero term 2^bits − 1 − 2z).
+ * 32 × i16 zero term 2^bits − 1 − 2z; without the zero terms when sym: every zero point 2^(bits−1)).
  */
-export function unpackLut(blk: usize, L: i32, bits: i32, panel: usize, sc: usize, zz: usize): void {
+export function unpackLut(blk: usize, L: i32, bits: i32, sym: bool, panel: usize, sc: usize, zz: usize): void {
   const planeBytes = <usize>L * 4;
   const gStride = <usize>L * 8; // bytes per row group
   const m33 = i8x16.splat(0x33);
@@ -62,8 +62,12 @@ export function unpackLut(blk: usize, L: i32, bits: i32, panel: usize, sc: usize
   }
   for (let i = 0; i < PANEL_ROWS; i += 4) {
     v128.store(sc + <usize>i * 4, f16x4(blk + <usize>bits * planeBytes + <usize>i * 2));
-    const zt = v128.load16x4_s(blk + <usize>bits * planeBytes + 64 + <usize>i * 2);
-    v128.store(zz + <usize>i * 4, i32x4.shr_s(i32x4.sub(i32x4.splat((1 << bits) - 1), zt), 1));
+    if (sym) {
+      v128.store(zz + <usize>i * 4, i32x4.splat(1 << (bits - 1)));
+    } else {
+      const zt = v128.load16x4_s(blk + <usize>bits * planeBytes + 64 + <usize>i * 2);
+      v128.store(zz + <usize>i * 4, i32x4.shr_s(i32x4.sub(i32x4.splat((1 << bits) - 1), zt), 1));
+    }
   }
 }
 
