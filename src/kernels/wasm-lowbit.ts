@@ -72,6 +72,12 @@ export function setPrefillPolicy(p: Partial<PrefillPolicy>): PrefillPolicy {
   return prev;
 }
 
+/** The int8 layout's format argument of q8GemmTiles: 1 = nibbles, 0 = 8-bit codes, 2 = 8-bit with one group per row. */
+function q8Fmt(plan: LowbitPlan): number {
+  if (plan.bits !== 8) return 1;
+  return plan.blockGroup.every((g) => g === 0) ? 2 : 0;
+}
+
 /** The LUT layout's format argument of the kernels: bits, + 16 when the layout has no zero terms (lutSym). */
 function lutFmt(plan: LowbitPlan): number {
   return plan.bits + (plan.lutSym ? 16 : 0);
@@ -197,7 +203,7 @@ export class LowbitRunner {
     } else if (lut) {
       job = { fn: host.fnBase + FN_LUT_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, lutFmt(plan), blockLen, host.counter, chunk] };
     } else {
-      job = { fn: host.fnBase + FN_Q8_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, plan.bits === 8 ? 0 : 1, host.counter, chunk] };
+      job = { fn: host.fnBase + FN_Q8_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, q8Fmt(plan), host.counter, chunk] };
     }
     heap.i32[host.counter >>> 2] = 0; // published to the workers by the store that hands out the job
     host.run(Array.from({ length: parts }, () => job));

@@ -144,6 +144,51 @@ function q8Block4(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i
   epi(yp, hsum4(a0, a1, a2, a3), meta, xScale, sumq);
 }
 
+// Float version of hsum4.
+@inline function hsum4f(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+// One token, one 4-row tile of 8-bit codes whose blocks all share each row's scale and zero (per-channel, or one
+// group spanning k): each row's four lane sums are kept in f32 across blocks, weighted by the block's activation
+// scale, and reduced once per tile: y = s·(Σ_b xScale_b·R_b − z·zs) with zs = Σ_b xScale_b·Σxq_b. The same sum
+// as q8Block8's per-block y += s·xScale·(R − z·Σxq), in another float order; no hsum and epilogue per block.
+function q8TileChannel1(wp: usize, xq: usize, xmeta: usize, nb: i32, blockLen: i32, kPad: i32, zs: f32, y0: usize): void {
+  let F0 = f32x4.splat(0), F1 = f32x4.splat(0), F2 = f32x4.splat(0), F3 = f32x4.splat(0);
+  let meta: usize = 0;
+  for (let b = 0; b < nb; b++) {
+    const c0 = b * blockLen;
+    const L = min(blockLen, kPad - c0);
+    const rs = <usize>L;
+    let w = wp;
+    let xp = xq + <usize>c0 * 2;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    const end = w + rs;
+    while (w < end) {
+      const x0 = v128.load(xp);
+      const x1 = v128.load(xp, 16);
+      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w, 8))));
+      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w + rs)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w + rs, 8))));
+      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w + 2 * rs)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w + 2 * rs, 8))));
+      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w + 3 * rs)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w + 3 * rs, 8))));
+      w += 16;
+      xp += 32;
+    }
+    const xs = f32x4.splat(load<f32>(xmeta + <usize>b * 8));
+    F0 = f32x4.add(F0, f32x4.mul(f32x4.convert_i32x4_s(a0), xs));
+    F1 = f32x4.add(F1, f32x4.mul(f32x4.convert_i32x4_s(a1), xs));
+    F2 = f32x4.add(F2, f32x4.mul(f32x4.convert_i32x4_s(a2), xs));
+    F3 = f32x4.add(F3, f32x4.mul(f32x4.convert_i32x4_s(a3), xs));
+    meta = wp + <usize>L * 4;
+    wp = meta + META;
+  }
+  const z = f32x4.convert_i32x4_s(v128.load16x4_u(meta + 8));
+  const R = f32x4.sub(hsum4f(F0, F1, F2, F3), f32x4.mul(z, f32x4.splat(zs)));
+  v128.store(y0, f32x4.mul(f16x4(meta), R));
+}
+
 /**
  * Y (m, nPad) = Xs · Ŵᵀ from packed int8-layout weights and q8Acts output, over row tiles of 4 claimed
  * `chunk` at a time from the i32 counter (as lutGemmTiles). nibble: 1 = ≤ 4-bit codes as nibbles.
@@ -152,11 +197,16 @@ export function q8GemmTiles(
   w: usize, xq: usize, xmeta: usize, y: usize, m: i32, nPad: i32, kPad: i32, blockLen: i32, nibble: i32,
   counter: usize, chunk: i32,
 ): void {
+  // nibble 2: 8-bit codes, every block of a row with the same scale and zero (q8TileChannel1 for one token)
+  const channel = nibble == 2;
+  if (channel) nibble = 0;
   const nb = (kPad + blockLen - 1) / blockLen;
   const tiles = nPad / TILE;
   const claims = (tiles + chunk - 1) / chunk;
   const tileBytes = (nibble ? <usize>kPad * 2 : <usize>kPad * 4) + <usize>nb * META;
   const yStride = <usize>nPad * 4;
+  let zs: f32 = 0;
+  if (channel && m == 1) for (let b = 0; b < nb; b++) zs += load<f32>(xmeta + <usize>b * 8) * <f32>load<i32>(xmeta + <usize>b * 8, 4);
   for (;;) {
     const c = atomic.add<i32>(counter, 1);
     if (c >= claims) break;
@@ -165,6 +215,10 @@ export function q8GemmTiles(
       const y0 = y + <usize>tile * TILE * 4;
       for (let i = 0; i < m; i++) v128.store(y0 + <usize>i * yStride, i32x4.splat(0));
       let wp = w + <usize>tile * tileBytes;
+      if (channel && m == 1) {
+        q8TileChannel1(wp, xq, xmeta, nb, blockLen, kPad, zs, y0);
+        continue;
+      }
       for (let b = 0; b < nb; b++) {
         const c0 = b * blockLen;
         const L = min(blockLen, kPad - c0);
