@@ -62,8 +62,8 @@ export function q8Acts(xs: usize, m: i32, kPad: i32, blockLen: i32, xq: usize, x
   v128.store(yp, f32x4.add(v128.load(yp), f32x4.mul(f16x4(meta), t)));
 }
 
-// One (tile, block, token) with 8-bit codes: 4 rows × L bytes at w.
-function q8Block8(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i32, yp: usize): void {
+// One (tile, block, token) with 8-bit codes, 4 rows × L bytes at w: the rows' exact Σ xq·code as [r0, r1, r2, r3].
+@inline function q8Rows8(w: usize, L: i32, xp: usize): v128 {
   const rs = <usize>L;
   let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
   const end = w + rs;
@@ -77,7 +77,11 @@ function q8Block8(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i
     w += 16;
     xp += 32;
   }
-  epi(yp, hsum4(a0, a1, a2, a3), meta, xScale, sumq);
+  return hsum4(a0, a1, a2, a3);
+}
+
+function q8Block8(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i32, yp: usize): void {
+  epi(yp, q8Rows8(w, L, xp), meta, xScale, sumq);
 }
 
 // acc += Σ over 32 columns of xq · code; v holds 8 u16 lanes of 4 nibbles each (nibble j = column 8j + lane).
@@ -144,49 +148,23 @@ function q8Block4(w: usize, L: i32, xp: usize, meta: usize, xScale: f32, sumq: i
   epi(yp, hsum4(a0, a1, a2, a3), meta, xScale, sumq);
 }
 
-// Float version of hsum4.
-@inline function hsum4f(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = f32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
-  const cd = f32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
-  return f32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
-}
-
 // One token, one 4-row tile of 8-bit codes whose blocks all share each row's scale and zero (per-channel, or one
-// group spanning k): each row's four lane sums are kept in f32 across blocks, weighted by the block's activation
-// scale, and reduced once per tile: y = s·(Σ_b xScale_b·R_b − z·zs) with zs = Σ_b xScale_b·Σxq_b. The same sum
-// as q8Block8's per-block y += s·xScale·(R − z·Σxq), in another float order; no hsum and epilogue per block.
+// group spanning k): the rows' exact block sums, weighted by the block's activation scale, are accumulated in f32
+// and the scale and zero applied once per tile: y = s·(Σ_b xScale_b·R_b − z·zs) with zs = Σ_b xScale_b·Σxq_b. The
+// same sum as q8Block8's per-block y += s·xScale·(R − z·Σxq), in another float order; no epilogue per block.
 function q8TileChannel1(wp: usize, xq: usize, xmeta: usize, nb: i32, blockLen: i32, kPad: i32, zs: f32, y0: usize): void {
-  let F0 = f32x4.splat(0), F1 = f32x4.splat(0), F2 = f32x4.splat(0), F3 = f32x4.splat(0);
+  let F = f32x4.splat(0);
   let meta: usize = 0;
   for (let b = 0; b < nb; b++) {
     const c0 = b * blockLen;
     const L = min(blockLen, kPad - c0);
-    const rs = <usize>L;
-    let w = wp;
-    let xp = xq + <usize>c0 * 2;
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    const end = w + rs;
-    while (w < end) {
-      const x0 = v128.load(xp);
-      const x1 = v128.load(xp, 16);
-      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w, 8))));
-      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w + rs)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w + rs, 8))));
-      a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w + 2 * rs)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w + 2 * rs, 8))));
-      a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(x0, v128.load8x8_u(w + 3 * rs)), i32x4.dot_i16x8_s(x1, v128.load8x8_u(w + 3 * rs, 8))));
-      w += 16;
-      xp += 32;
-    }
-    const xs = f32x4.splat(load<f32>(xmeta + <usize>b * 8));
-    F0 = f32x4.add(F0, f32x4.mul(f32x4.convert_i32x4_s(a0), xs));
-    F1 = f32x4.add(F1, f32x4.mul(f32x4.convert_i32x4_s(a1), xs));
-    F2 = f32x4.add(F2, f32x4.mul(f32x4.convert_i32x4_s(a2), xs));
-    F3 = f32x4.add(F3, f32x4.mul(f32x4.convert_i32x4_s(a3), xs));
+    const R = q8Rows8(wp, L, xq + <usize>c0 * 2);
+    F = f32x4.add(F, f32x4.mul(f32x4.convert_i32x4_s(R), f32x4.splat(load<f32>(xmeta + <usize>b * 8))));
     meta = wp + <usize>L * 4;
     wp = meta + META;
   }
   const z = f32x4.convert_i32x4_s(v128.load16x4_u(meta + 8));
-  const R = f32x4.sub(hsum4f(F0, F1, F2, F3), f32x4.mul(z, f32x4.splat(zs)));
-  v128.store(y0, f32x4.mul(f16x4(meta), R));
+  v128.store(y0, f32x4.mul(f16x4(meta), f32x4.sub(F, f32x4.mul(z, f32x4.splat(zs)))));
 }
 
 /**
