@@ -226,25 +226,14 @@ const AHEAD: usize = 2048;
 ): void {
   const vL = f32x4.splat(hL);
   const vX = f32x4.splat(hX);
-  if (sym) {
-    epiSym(yp, A0, meta, vL, vX);
-    epiSym(yp + 16, A1, meta + 8, vL, vX);
-    epiSym(yp + 32, A2, meta + 16, vL, vX);
-    epiSym(yp + 48, A3, meta + 24, vL, vX);
-    epiSym(yp + 64, A4, meta + 32, vL, vX);
-    epiSym(yp + 80, A5, meta + 40, vL, vX);
-    epiSym(yp + 96, A6, meta + 48, vL, vX);
-    epiSym(yp + 112, A7, meta + 56, vL, vX);
-    return;
-  }
-  epi(yp, A0, meta, vL, vX);
-  epi(yp + 16, A1, meta + 8, vL, vX);
-  epi(yp + 32, A2, meta + 16, vL, vX);
-  epi(yp + 48, A3, meta + 24, vL, vX);
-  epi(yp + 64, A4, meta + 32, vL, vX);
-  epi(yp + 80, A5, meta + 40, vL, vX);
-  epi(yp + 96, A6, meta + 48, vL, vX);
-  epi(yp + 112, A7, meta + 56, vL, vX);
+  epi(yp, A0, meta, sym, vL, vX);
+  epi(yp + 16, A1, meta + 8, sym, vL, vX);
+  epi(yp + 32, A2, meta + 16, sym, vL, vX);
+  epi(yp + 48, A3, meta + 24, sym, vL, vX);
+  epi(yp + 64, A4, meta + 32, sym, vL, vX);
+  epi(yp + 80, A5, meta + 40, sym, vL, vX);
+  epi(yp + 96, A6, meta + 48, sym, vL, vX);
+  epi(yp + 112, A7, meta + 56, sym, vL, vX);
 }
 
 @inline function lo16(r: v128, h: v128): v128 {
@@ -331,18 +320,11 @@ function lutBlock2(
   epi8(yb, meta, sym, hLb, hXb, B0, B1, B2, B3, B4, B5, B6, B7);
 }
 
-// y[4 rows] += scale · (hL·A + zt·hX)
-@inline function epi(yp: usize, A: v128, meta: usize, vL: v128, vX: v128): void {
+// y[4 rows] += scale · (hL·A + zt·hX); sym: no zero terms stored, zt = −1 and zt·hX = −hX exactly (same floats)
+@inline function epi(yp: usize, A: v128, meta: usize, sym: bool, vL: v128, vX: v128): void {
   const s = f16x4(meta);
-  const zt = f32x4.convert_i32x4_s(v128.load16x4_s(meta + 64));
-  const t = f32x4.add(f32x4.mul(vL, f32x4.convert_i32x4_s(A)), f32x4.mul(zt, vX));
-  v128.store(yp, f32x4.add(v128.load(yp), f32x4.mul(s, t)));
-}
-
-// epi for a zero term of −1 (symmetric grids): zt·hX = −hX exactly, so the same floats as epi
-@inline function epiSym(yp: usize, A: v128, meta: usize, vL: v128, vX: v128): void {
-  const s = f16x4(meta);
-  const t = f32x4.sub(f32x4.mul(vL, f32x4.convert_i32x4_s(A)), vX);
+  const a = f32x4.mul(vL, f32x4.convert_i32x4_s(A));
+  const t = sym ? f32x4.sub(a, vX) : f32x4.add(a, f32x4.mul(f32x4.convert_i32x4_s(v128.load16x4_s(meta + 64)), vX));
   v128.store(yp, f32x4.add(v128.load(yp), f32x4.mul(s, t)));
 }
 
