@@ -21,7 +21,7 @@
 //   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
 //   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 (bits:group[:sym]) ·
 //   --svd-ratios 0.9,0.8,0.7 · --svd-variants plain,plain:sensitivity,svdllm,svdllm:sensitivity (whitening[:rank-by];
-//   asvd too) · --no-uniform / --no-ladder / --no-svd · --reuse DIR[,DIR…] (take a row's checkpoint from
+//   asvd too) · --no-uniform / --no-ladder / --no-svd · --no-core-check (skip the packed-core row) · --reuse DIR[,DIR…] (take a row's checkpoint from
 //   DIR/<row id> instead of quantizing when its provenance matches the row: method, grid / budget / SVD
 //   variant, calibration; bench:quality's --out folder holds the uniform rows, an earlier run's --keep folder
 //   all of them) · --text wikitext2|brown-heldout (the evaluation text; brown-heldout = fixtures/text/
@@ -32,6 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cliArgs, dist, formatTable, openEval, parseGridConfigs, repoRoot as root, runQuantize } from './lib/bench-common.mjs';
 import { ladderVerdicts, svdVerdicts, verdictWord } from './lib/ladder-verdict.mjs';
+import { pairedBootstrap } from './lib/paired-bootstrap.mjs';
 
 const { arg, flag } = cliArgs();
 const quick = flag('quick');
@@ -98,7 +99,7 @@ for (const r of svdRatios)
       rankBy: v.rankBy,
       args: ['--method', 'svd', '--ratio', String(r), '--whitening', v.whitening, ...(v.rankBy === 'sensitivity' ? ['--rank-by', 'sensitivity'] : [])],
     });
-if (svdRatios.length)
+if (svdRatios.length && !flag('no-core-check'))
   jobs.push({
     id: `svd-${CHECK.whitening}-${CHECK.ratio}-int${CHECK.factorBits}`,
     family: 'svd',
@@ -185,7 +186,11 @@ try {
   const ev = await openEval(baselineDir, threads, evalText.file);
   const bosId = ev.tok.bosId ?? 1;
   const BATCH = 6;
+  const TEMPERATURES = [0.8, 0.9, 1.1, 1.25, 1.5];
   let baselinePpl;
+  let baselineEntropy;
+  let baselineWindowNll;
+  let baselinePplAtTemperature;
   let evalWindows;
   let scoredTokens;
   const checkRun = runs.find((r) => r.coreCheck);
@@ -196,12 +201,13 @@ try {
     process.stderr.write(`evaluating ${b + 1}–${b + batch.length} of ${evalItems.length} + FP16 on ${windows ?? 'all'} windows… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
     const models = [];
     for (const it of batch) models.push(await ev.loadModel(it.run.dir, ev.backend, { quantized: it.mode }));
-    const res = await ev.compareManyWithBaseline(models, ev.baseline, ev.text.ids, { ctx: 256, bosId, maxWindows: windows });
+    const res = await ev.compareManyWithBaseline(models, ev.baseline, ev.text.ids, { ctx: 256, bosId, maxWindows: windows, temperatures: b === 0 ? TEMPERATURES : [] });
     batch.forEach((it, i) => {
-      const { ppl, deltaPpl, meanKl, top1Agreement } = res[i];
-      if (it.mode === 'packed') it.run.core = { ppl, deltaPpl, meanKl, top1Agreement };
-      else Object.assign(it.run, { ppl, deltaPpl, meanKl, top1Agreement });
+      const { ppl, deltaPpl, meanKl, top1Agreement, entropy, windowNll } = res[i];
+      if (it.mode === 'packed') it.run.core = { ppl, deltaPpl, meanKl, top1Agreement, entropy };
+      else Object.assign(it.run, { ppl, deltaPpl, meanKl, top1Agreement, entropy, windowNll });
     });
+    if (b === 0) ({ baselineEntropy, baselineWindowNll, baselinePplAtTemperature } = res[0]);
     baselinePpl = res[0].baselinePpl;
     evalWindows = res[0].windows;
     scoredTokens = res[0].scoredTokens;
@@ -211,32 +217,59 @@ try {
 
   // ---- table ----
   const fp16Bytes = fs.statSync(path.join(baselineDir, 'model.safetensors')).size;
-  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds?.toFixed(0) ?? 'reused', r.wallSeconds?.toFixed(0) ?? '-'];
-  const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'bpw (linears)', 'total MB', 'quant s', 'wall s'];
+  const fmtRow = (r) => [r.family, r.label, r.ppl.toFixed(3), r.deltaPpl.toFixed(3), r.meanKl.toFixed(5), (100 * r.top1Agreement).toFixed(2), r.entropy.toFixed(4), r.linearBpw.toFixed(3), (r.totalBytes / 1e6).toFixed(2), r.seconds?.toFixed(0) ?? 'reused', r.wallSeconds?.toFixed(0) ?? '-'];
+  const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'entropy', 'bpw (linears)', 'total MB', 'quant s', 'wall s'];
   const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
   const srows = runs.filter((r) => r.family === 'svd');
   console.log(`brown-llama-7m · ${evalText.name} ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
   console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer gptq`);
   console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16); quant s = the quantize report\'s time, wall s = the whole edgeq quantize process (the ladder\'s sensitivity pass included)');
-  for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', '16', (fp16Bytes / 1e6).toFixed(2), '-', '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
+  console.log('entropy = mean entropy (nats) of the next-token distribution; Δppl intervals below: paired bootstrap over the windows (2000 resamples, seed 1)');
+  console.log(`FP16 ppl with its logits ÷ T (flattened for T > 1): ${baselinePplAtTemperature.map(([T, p]) => `T ${T}: ${p.toFixed(3)}`).join(' · ')}`);
+  for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', baselineEntropy.toFixed(4), '16', (fp16Bytes / 1e6).toFixed(2), '-', '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
 
   // ---- verdicts ----
   const asRow = (r) => ({ id: r.id, method: r.family, bpw: r.linearBpw, deltaPpl: r.deltaPpl, meanKl: r.meanKl, budget: r.budget });
   const lv = ladderVerdicts(runs.filter((r) => r.family === 'ladder').map(asRow), runs.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asRow));
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const tokensPerWindow = scoredTokens / evalWindows;
+  const interval = (series, stat) => {
+    const ci = pairedBootstrap(series, tokensPerWindow, stat);
+    return { point: ci.point, lo: ci.lo, hi: ci.hi, level: ci.level, resamples: ci.resamples, dropped: ci.dropped };
+  };
+  const ciText = (ci, d = 3) => `[95 % CI ${ci.lo.toFixed(d)} … ${ci.hi.toFixed(d)}]`;
+  // settled: the interval lies on one side of the threshold (pass or fail whichever windows are drawn)
+  const settled = (ci, threshold) => (ci.hi <= threshold ? 'pass settled' : ci.lo > threshold ? 'fail settled' : 'not settled by these windows');
+  for (const v of lv) {
+    const u = v.bestUniformByPpl && byId.get(v.bestUniformByPpl.id);
+    if (!u) continue;
+    v.deltaPplDifferenceCi = interval([byId.get(v.id).windowNll, u.windowNll], ([pl, pu]) => pl - pu);
+  }
   console.log('\nladder vs the best uniform method of no larger linear bpw:');
   for (const v of lv) {
     const bp = v.bestUniformByPpl;
     const bk = v.bestUniformByKl;
     console.log(
       `  budget ${v.budget} bpw → ${v.bpw.toFixed(3)} bpw (${v.withinBudget ? 'within budget' : 'OVER budget'}): ` +
-        (bp ? `Δppl ${v.deltaPpl.toFixed(3)} vs ${bp.id} (${bp.bpw.toFixed(3)} bpw) ${bp.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}; ` : 'Δppl: no uniform row at or below this size → n/a; ') +
+        (bp
+          ? `Δppl ${v.deltaPpl.toFixed(3)} vs ${bp.id} (${bp.bpw.toFixed(3)} bpw) ${bp.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)} ` +
+            `(difference ${v.deltaPplDifferenceCi.point.toFixed(3)} ${ciText(v.deltaPplDifferenceCi)}: ${settled(v.deltaPplDifferenceCi, 0)}); `
+          : 'Δppl: no uniform row at or below this size → n/a; ') +
         (bk ? `KL ${v.meanKl.toExponential(3)} vs ${bk.id} ${bk.meanKl.toExponential(3)} → ${verdictWord(v.passKl)}` : 'KL: n/a'),
     );
   }
   const sv = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.deltaPpl, meanKl: r.meanKl })));
+  for (const v of sv) {
+    const row = srows.find((r) => !r.factorBits && r.ratio === v.ratio && r.variant === v.whitening);
+    const plain = srows.find((r) => !r.factorBits && r.ratio === v.ratio && r.variant === 'plain');
+    if (row && plain && v.ratioVsPlain !== null) v.ratioCi = interval([baselineWindowNll, row.windowNll, plain.windowNll], ([pb, pv, pp]) => (pv - pb) / (pp - pb));
+  }
   if (sv.length) console.log('\nSVD variants vs plain SVD with the same rank ratio for every linear (fp16 factors): Δppl ratio, target ≤ 0.5 for the whitened ones');
   for (const v of sv)
-    console.log(`  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${v.whitened ? verdictWord(v.pass) : '(not whitened)'}; KL ×${v.klVsPlain?.toFixed(3) ?? '—'}`);
+    console.log(
+      `  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ` +
+        `${v.ratioCi ? `${ciText(v.ratioCi)} ` : ''}${v.whitened ? `${verdictWord(v.pass)}${v.ratioCi ? ` (${settled(v.ratioCi, v.target)})` : ''}` : '(not whitened)'}; KL ×${v.klVsPlain?.toFixed(3) ?? '—'}`,
+    );
   let core;
   if (checkRun?.core) {
     const rel = Math.abs(checkRun.core.ppl - checkRun.ppl) / checkRun.ppl;
@@ -248,9 +281,9 @@ try {
   const svgFile = writePlot(runs, evalWindows, baselinePpl);
   console.log(`\nplot: ${svgFile}`);
   if (keep) console.log(`checkpoints kept in ${outRoot}`);
-  const clean = runs.map(({ dir, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
+  const clean = runs.map(({ dir, windowNll: _w, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, baselineEntropy, baselinePplAtTemperature, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
   );
 } finally {
   if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });

@@ -84,6 +84,9 @@ describe('edgeq eval records its result in an edgeq checkpoint folder', () => {
       expect(savedRest).toEqual(rest);
       expect(Number.isNaN(Date.parse(date))).toBe(false);
       expect(saved.baseline.meanKl).toBeGreaterThan(0);
+      expect(saved.baseline.entropy).toBeGreaterThan(0);
+      expect(saved.baseline.baselineEntropy).toBeGreaterThan(0);
+      expect(saved.baseline).not.toHaveProperty('windowNll'); // per-window arrays stay out of the report
       expect(saved.eval.ppl).toBeCloseTo(saved.baseline.ppl, 12);
       // a plain Hugging Face folder is never written into
       const hf = await runCli(['eval', '--model', 'stories260K', '--max-windows', '1', '--no-speed', '--json', '--threads', '1']);

@@ -15,7 +15,7 @@ import { loadCalibrationText } from '../../calib/calibration.js';
 import { sampleCalibration } from '../../calib/sample.js';
 import { BUNDLED } from '../../core/paths.js';
 import { UsageError } from '../../core/errors.js';
-import { compareManyWithBaseline, type CompareResult } from '../../eval/compare.js';
+import { compareManyWithBaseline, compareSummary, type CompareSummary } from '../../eval/compare.js';
 import { readEvalText, resolveDatasetPath, tokenizeText } from '../../eval/dataset.js';
 import { measureThroughput, type ThroughputResult } from '../../eval/throughput.js';
 import { exportSnapdragonBundle } from '../../export/snapdragon-bundle.js';
@@ -49,7 +49,7 @@ interface DemoRun {
   bytes: number;
   bitsPerWeight: number;
   seconds: number;
-  cmp?: CompareResult;
+  cmp?: CompareSummary;
   speed?: ThroughputResult;
 }
 
@@ -127,7 +127,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         });
         progress.phase('Throughput');
         for (let i = 0; i < runs.length; i++) {
-          runs[i].cmp = cmps[i];
+          runs[i].cmp = compareSummary(cmps[i]);
           runs[i].speed = await measureThroughput(models[i], { ...SPEED, reps: 1 });
           await yieldToEventLoop();
         }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import { readEvalText, resolveDatasetPath, tokenizeText } from '../../eval/dataset.js';
-import { compareWithBaseline, type CompareResult } from '../../eval/compare.js';
+import { compareSummary, compareWithBaseline, type CompareResult } from '../../eval/compare.js';
 import { evaluatePerplexity, type PerplexityResult } from '../../eval/perplexity.js';
 import { generate } from '../../infer/generate.js';
 import { maxSequence, measureThroughput, type ThroughputResult } from '../../eval/throughput.js';
@@ -110,7 +110,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
             try {
               progress.phase('Comparing with the baseline');
               cmp = await compareWithBaseline(model, baseline, text.ids, { ctx: argv.ctx, bosId: bos, maxWindows: argv['max-windows'], onWindow });
-              result.baseline = { model: path.resolve(bdir), ...cmp };
+              result.baseline = { model: path.resolve(bdir), ...compareSummary(cmp) };
             } finally {
               baseline.dispose();
             }
