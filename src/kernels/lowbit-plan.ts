@@ -59,6 +59,12 @@ export interface LowbitPlan {
    * 4.5 bits per weight, not 5). Always false for the int8 layout.
    */
   readonly lutSym: boolean;
+  /**
+   * The format argument of the GEMV kernels (lutGemmTiles / q8GemmTiles). LUT layout: the bits, + 16 without
+   * zero terms (lutSym). int8 layout: 1 = ≤ 4-bit codes as nibbles, 0 = 8-bit codes, 2 = 8-bit codes with one
+   * group per row (per channel: the one-token path applies scale and zero once per tile).
+   */
+  readonly fmt: number;
   /** Bytes of one row tile of the packed weight. */
   readonly tileBytes: number;
   /** Bytes of the packed weight as the kernel reads it (all tiles). */
@@ -149,7 +155,8 @@ export function makePlan(q: QuantizedWeight, kernel: LowbitKernel = defaultKerne
     tileBytes = (bits === 8 ? Q8_TILE_ROWS * kPad : (Q8_TILE_ROWS * kPad) / 2) + numBlocks * Q8_META_BYTES;
   }
   const nPad = Math.ceil(n / tileRows) * tileRows;
-  return { kernel, bits, n, k, kPad, blockLen, numBlocks, blockGroup, perm, nPad, lutSym, tileBytes, packedBytes: (nPad / tileRows) * tileBytes };
+  const fmt = kernel === 'lut' ? bits + (lutSym ? 16 : 0) : bits !== 8 ? 1 : G === 1 ? 2 : 0;
+  return { kernel, bits, n, k, kPad, blockLen, numBlocks, blockGroup, perm, nPad, lutSym, fmt, tileBytes, packedBytes: (nPad / tileRows) * tileBytes };
 }
 
 /** Length of block b. */

@@ -72,17 +72,6 @@ export function setPrefillPolicy(p: Partial<PrefillPolicy>): PrefillPolicy {
   return prev;
 }
 
-/** The int8 layout's format argument of q8GemmTiles: 1 = nibbles, 0 = 8-bit codes, 2 = 8-bit with one group per row. */
-function q8Fmt(plan: LowbitPlan): number {
-  if (plan.bits !== 8) return 1;
-  return plan.blockGroup.every((g) => g === 0) ? 2 : 0;
-}
-
-/** The LUT layout's format argument of the kernels: bits, + 16 when the layout has no zero terms (lutSym). */
-function lutFmt(plan: LowbitPlan): number {
-  return plan.bits + (plan.lutSym ? 16 : 0);
-}
-
 /** Whether a product of m tokens with a weight of this plan runs on the prefill GEMM. */
 export function usesPrefill(plan: LowbitPlan, m: number): boolean {
   return m >= policy.minTokens && plan.bits <= policy.maxBits && (plan.kernel === 'int8' || plan.bits >= policy.lutMinBits);
@@ -197,13 +186,13 @@ export class LowbitRunner {
     const chunk = parts === 1 ? tiles : Math.max(1, Math.ceil(tiles / (CLAIMS_PER_THREAD * parts)));
     let job: Job;
     if (prefill) {
-      const fmt = plan.kernel === 'lut' ? lutFmt(plan) : plan.bits === 8 ? 0 : 1;
+      const fmt = plan.fmt === 2 && plan.kernel === 'int8' ? 0 : plan.fmt; // the prefill GEMM has no per-channel path
       job = { fn: host.fnBase + FN_PREFILL, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, fmt, host.counter, chunk, slots] };
       heap.i32[slots >>> 2] = 0;
     } else if (lut) {
-      job = { fn: host.fnBase + FN_LUT_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, lutFmt(plan), blockLen, host.counter, chunk] };
+      job = { fn: host.fnBase + FN_LUT_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, plan.fmt, blockLen, host.counter, chunk] };
     } else {
-      job = { fn: host.fnBase + FN_Q8_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, q8Fmt(plan), host.counter, chunk] };
+      job = { fn: host.fnBase + FN_Q8_GEMM, args: [h.ptr, act, meta, yp, m, nPad, kPad, blockLen, plan.fmt, host.counter, chunk] };
     }
     heap.i32[host.counter >>> 2] = 0; // published to the workers by the store that hands out the job
     host.run(Array.from({ length: parts }, () => job));

@@ -150,6 +150,14 @@ describe('low-bit kernels: defaults, act-order, errors', () => {
     }
   });
 
+  it("the plan's kernel format argument: int8 layout nibbles (≤ 4-bit), 8-bit codes, 8-bit per channel", () => {
+    const w = (bits: Bits, groupSize: number) => makeQuantWeight({ bits, groupSize, sym: false, actOrder: false, n: 8, k: 256, seed: 3 });
+    expect(makePlan(w(4, 32), 'int8').fmt).toBe(1);
+    expect(makePlan(w(8, 32), 'int8').fmt).toBe(0);
+    expect(makePlan(w(8, -1), 'int8').fmt).toBe(2);
+    expect(makePlan(w(2, 64), 'lut').fmt).toBe(2);
+  });
+
   it('a symmetric LUT weight drops the zero terms (Q4_0 grid: 4.5 bits per weight) and gives the same product as with them', () => {
     const q = makeQuantWeight({ bits: 4, groupSize: 32, sym: true, actOrder: false, n: 64, k: 256, seed: 31 });
     const plan = makePlan(q, 'lut');
@@ -170,6 +178,7 @@ describe('low-bit kernels: defaults, act-order, errors', () => {
     zeros[g * 8] = zeros[g * 8]! + d;
     const asym: QuantizedWeight = { ...q, zeros, codes };
     expect(makePlan(asym, 'lut').lutSym).toBe(false);
+    expect([plan.fmt, makePlan(asym, 'lut').fmt]).toEqual([4 + 16, 4]); // the kernels' format argument
     expect(makePlan(asym, 'lut').packedBytes).toBe(plan.packedBytes + (64 / 32) * (256 / 32) * 64);
     const x = gaussian(prng(6), 3 * 256);
     for (const be of [wasm1, wasm2]) {
