@@ -6,7 +6,8 @@
 // (a single 8192×2048 weight does, and overstates kernel changes). Rounds alternate between the builds; prints the
 // median and 10th-percentile ms per block, the ratio to the first build, and one BENCH_JSON line.
 // The builds must read the packed layout this tree's dist/ writes (e.g. build/kernels.wasm of two commits with
-// the same lowbit-pack.ts): copy build/kernels.wasm aside, change the kernel, `npm run build:wasm`, compare.
+// the same lowbit-pack.ts): copy build/kernels.wasm aside, change the kernel, `npm run build:wasm`, compare. A build
+// of another layout version (PACKED_LAYOUT, src/kernels/assembly/layout.ts) is refused when it is instantiated.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +73,13 @@ const ys = weights.map((q) => new Float32Array(q.n));
 const sides = [];
 for (const f of files) {
   const mod = await wasm.compile(fs.readFileSync(f));
-  const be = await core.createWasmBackendFromModule(mod, threads, (memory) => ThreadPool.create(mod, memory, threads - 1, core.POOL_FNS), 65536 * 65536);
+  let be;
+  try {
+    be = await core.createWasmBackendFromModule(mod, threads, (memory) => ThreadPool.create(mod, memory, threads - 1, core.POOL_FNS), 65536 * 65536);
+  } catch (err) {
+    console.error(`bench-wasm-ab: ${f}: ${err.message}${err.code === 'E_WASM_STALE' ? '\n  (compare only builds of the packed layout this tree writes)' : ''}`);
+    process.exit(1);
+  }
   sides.push({ file: f, be, hs: weights.map((q) => be.prepareQuantized(q)) });
 }
 const pass = (s) => {

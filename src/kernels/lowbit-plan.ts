@@ -39,6 +39,12 @@ export const Q8_META_BYTES = Q8_TILE_ROWS * 4;
 export const PREFILL_TILE_ROWS = 32;
 export const PREFILL_SLOT_BYTES = PREFILL_TILE_ROWS * MAX_BLOCK * 2 + 256;
 
+/**
+ * Version of the packed layouts (lowbit-pack.ts) the kernels read; the same constant is exported by the wasm
+ * build (src/kernels/assembly/layout.ts). Bump both together whenever a layout changes.
+ */
+export const PACKED_LAYOUT = 1;
+
 export interface LowbitPlan {
   readonly kernel: LowbitKernel;
   readonly bits: number;

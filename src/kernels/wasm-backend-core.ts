@@ -18,6 +18,7 @@ import {
   type WeightHandle,
   type WeightWriter,
 } from './backend.js';
+import { PACKED_LAYOUT } from './lowbit-plan.js';
 import type { Job, ThreadPool } from './thread-pool.js';
 import { wasm, type WasmGlobal, type WasmMemory, type WasmModule } from './wasm-api.js';
 import { ATTENTION_FNS, AttentionRunner } from './wasm-attention.js';
@@ -34,6 +35,7 @@ const MAX_TILE_ROW_BLOCKS = 32;
 
 type Fn = (...args: number[]) => void;
 export interface KernelExports {
+  PACKED_LAYOUT?: WasmGlobal; // (assembly/layout.ts; absent in builds older than the check)
   packX: Fn; // (x, m, k, rb0, rb1, xp)
   gemmTiles: Fn; // (xp, wp, y, m, n, k, counter, tileRB, tilePanels)
   gemvTiles: Fn; // (x, wp, y, n, k, counter, chunk)
@@ -399,7 +401,21 @@ export async function instantiateKernels(module: WasmModule, memory: WasmMemory)
       },
     },
   });
-  return instance.exports as unknown as KernelExports;
+  const ex = instance.exports as unknown as KernelExports;
+  checkPackedLayout(ex);
+  return ex;
+}
+
+/** Refuses a kernels build that reads another packed layout than this code writes (lowbit-plan.ts PACKED_LAYOUT). */
+export function checkPackedLayout(ex: Pick<KernelExports, 'PACKED_LAYOUT'>): void {
+  const built = ex.PACKED_LAYOUT?.value as unknown;
+  if (built !== PACKED_LAYOUT) {
+    throw new EdgeqError(
+      'E_WASM_STALE',
+      `the wasm kernels read packed layout ${built === undefined ? '(unversioned)' : `v${built}`}, but this code packs v${PACKED_LAYOUT}: the kernels build is from other sources`,
+      'run `npm run build:wasm` (or `npm install`) to rebuild build/kernels.wasm',
+    );
+  }
 }
 
 /**

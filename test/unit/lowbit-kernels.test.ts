@@ -244,3 +244,20 @@ describe('low-bit kernels: defaults, act-order, errors', () => {
     }
   });
 });
+
+describe('packed layout version', () => {
+  it('the kernels build reads the layout this code packs; another or an unversioned build is refused with the fix', async () => {
+    const { checkPackedLayout } = await import('../../src/kernels/wasm-backend-core.js');
+    const { PACKED_LAYOUT } = await import('../../src/kernels/lowbit-plan.js');
+    const { wasm } = await import('../../src/kernels/wasm-api.js');
+    const { loadKernelModule } = await import('../../src/kernels/wasm-backend.js');
+    const module = await loadKernelModule();
+    const memory = new wasm.Memory({ initial: 64, maximum: 128, shared: true });
+    const inst = await wasm.instantiate(module, { env: { memory, abort() {} } });
+    const built = (inst.exports as Record<string, { value: unknown }>).PACKED_LAYOUT;
+    expect(built.value).toBe(PACKED_LAYOUT);
+    expect(() => checkPackedLayout({ PACKED_LAYOUT: built as never })).not.toThrow();
+    expect(() => checkPackedLayout({ PACKED_LAYOUT: { value: PACKED_LAYOUT + 1 } as never })).toThrow(new RegExp(`packed layout v${PACKED_LAYOUT + 1}, but this code packs v${PACKED_LAYOUT}`));
+    expect(() => checkPackedLayout({})).toThrow(/unversioned/);
+  });
+});

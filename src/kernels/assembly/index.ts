@@ -9,3 +9,4 @@ export * from './lowbit-q8';
 export * from './lowbit-prefill';
 export * from './attention';
 export * from './elementwise';
+export * from './layout';
