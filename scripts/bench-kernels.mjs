@@ -19,6 +19,7 @@
 // Options: --quick (shorter timing budget), --threads=N (the multithreaded run; default availableParallelism),
 //          --ppl-windows=N (0 skips the perplexity section), --sections=gemv,gemm,accuracy,ppl (default all)
 import os from 'node:os';
+import { xorshift32 as rng } from './lib/xorshift.mjs';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
@@ -39,18 +40,6 @@ try {
   process.exit(1);
 }
 
-/** xorshift32 uniform [0, 1). */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function gaussian(rand, len) {
   const a = new Float32Array(len);

@@ -5,19 +5,8 @@
 // out of differences and ratios, and what is left is how much the verdict depends on which windows were drawn.
 // Each series is the per-window Σ NLL of one model (eval/compare.ts: windowNll, baselineWindowNll); a
 // resample's perplexity of a series is exp(Σ over the drawn windows / (drawn windows × tokens per window)).
+import { xorshift32 } from './xorshift.mjs';
 
-/** xorshift32 in [0, 1), seeded (the intervals are reproducible). */
-export function xorshift32(seed) {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 /**
  * The statistic on all windows and its percentile interval over `resamples` paired resamples.

@@ -1,7 +1,9 @@
 /** bench:ladder's paired bootstrap over windows (scripts/lib/paired-bootstrap.mjs) against direct computations. */
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain .mjs helper of the benchmark scripts, no type declarations
-import { pairedBootstrap, xorshift32 } from '../../scripts/lib/paired-bootstrap.mjs';
+import { pairedBootstrap } from '../../scripts/lib/paired-bootstrap.mjs';
+// @ts-expect-error plain .mjs helper of the benchmark scripts, no type declarations
+import { xorshift32 } from '../../scripts/lib/xorshift.mjs';
 
 type Interval = { point: number; lo: number; hi: number; dropped: number };
 const boot = pairedBootstrap as (s: ArrayLike<number>[], tpw: number, stat: (p: number[]) => number, o?: { resamples?: number; seed?: number; level?: number }) => Interval;
