@@ -9,7 +9,7 @@
  *   Σ_c x_c·(code_c − z) = ½·Σ_planes 2^p Σ_j S_j[idx_pj] + ½·(2^b − 1 − 2z)·Σ_c x_c
  * where j runs over groups of 4 activations, idx_pj is the 4-bit index made of bit p of the 4 codes, and
  * S_j[idx] = Σ_q (bit_q(idx) ? +x_q : −x_q) is the table of the 16 signed sums (S[15−i] = −S[i], so only
- * 8 are computed). Tables are quantized to int8 with one scale per block: Q = round(S·127/max Σ|x_q|).
+ * 8 are computed). Tables are quantized with one scale per block: Q = round(S·63/max Σ|x_q|) (LUT_TABLE_MAX).
  *
  * int8-dot: x quantized to int8 per block (scale max|x|/127), then Σ_c xq_c·code_c − z·Σ_c xq_c in int32,
  * times s·xScale. The prefill GEMM (assembly/lowbit-prefill.ts) does this arithmetic on either packed
@@ -21,6 +21,12 @@ import { roundHalfEven } from '../qtypes/int-grid.js';
 import { blockLength, gatherActivations, type LowbitPlan } from './lowbit-plan.js';
 
 const f = Math.fround;
+
+/**
+ * LUT table entries are quantized to ±LUT_TABLE_MAX (7 bits, not 8): the kernel stores them biased by 64 so that
+ * two 4-column groups' lookups add in one byte without carry (assembly/lowbit-lut.ts TAB_MAX, TAB_BIAS).
+ */
+export const LUT_TABLE_MAX = 63;
 
 /** A weight scale as the kernels see it: rounded to fp16 (exact for registry weights). */
 export function kernelScale(s: number): number {
@@ -52,15 +58,15 @@ export function lutTablesRef(plan: LowbitPlan, xs: Float32Array, off = 0): LutAc
       if (a > maxAbs) maxAbs = a;
       sum += xs[off + c]! + xs[off + c + 1]! + xs[off + c + 2]! + xs[off + c + 3]!;
     }
-    const inv = maxAbs > 0 ? f(127 / maxAbs) : 0;
-    halfScale[b] = f(f(maxAbs / 127) * 0.5);
+    const inv = maxAbs > 0 ? f(LUT_TABLE_MAX / maxAbs) : 0;
+    halfScale[b] = f(f(maxAbs / LUT_TABLE_MAX) * 0.5);
     halfSum[b] = 0.5 * sum;
     for (let c = c0; c < c0 + L; c += 4) {
       const x0 = xs[off + c]!, x1 = xs[off + c + 1]!, x2 = xs[off + c + 2]!, x3 = xs[off + c + 3]!;
       for (let idx = 0; idx < 16; idx++) {
         const s = f(f(f((idx & 1 ? x0 : -x0) + (idx & 2 ? x1 : -x1)) + (idx & 4 ? x2 : -x2)) + (idx & 8 ? x3 : -x3));
         const qv = roundHalfEven(f(s * inv));
-        tables[(c / 4) * 16 + idx] = Math.max(-127, Math.min(127, qv));
+        tables[(c / 4) * 16 + idx] = Math.max(-LUT_TABLE_MAX, Math.min(LUT_TABLE_MAX, qv));
       }
     }
   }

@@ -2,7 +2,7 @@
  * Low-bit kernels: the WASM LUT and int8-dot kernels against their scalar oracle (tight), and both
  * against "dequantize, then fp32 matmul" within a bound derived from the activation-side quantization:
  *
- *   LUT:  every table entry S (a signed sum of 4 activations) is stored as Q·t with t = max Σ|x_q| / 127
+ *   LUT:  every table entry S (a signed sum of 4 activations) is stored as Q·t with t = max Σ|x_q| / 63 (LUT_TABLE_MAX)
  *         per block, so |S − Q·t| ≤ t/2. A row's block sum is ½·Σ_planes 2^p Σ_j S_j, so its error is at
  *         most ½ · (2^b − 1) · (L/4) · t/2 times the weight scale s:  Σ_blocks s · t · (2^b − 1) · L / 16.
  *   int8: |x − q·t| ≤ t/2 with t = max|x| / 127 per block:  Σ_c |ŵ_c| · t_block(c) / 2.

@@ -92,8 +92,10 @@ describe('LowRankLinear', () => {
       expect(lin.weightBytes).toBeLessThan((n + k) * rq * 4); // smaller than the fp32 factors
       be.freeWeight(hv);
       be.freeWeight(hu);
-      // the low-bit kernels round activations to 8 bits per block (lowbit-plan.ts): ~1% of the output scale
-      expect(maxRelErr(y, ref)).toBeLessThan(2e-2);
+      // the low-bit kernels round the activation side per block: int8 activations (int8-dot, prefill GEMM) or LUT
+      // tables of ±63 (lowbit-oracle.ts LUT_TABLE_MAX; the scalar backend runs the LUT arithmetic at every m): ~1–3 %
+      // of the output scale through two products
+      expect(maxRelErr(y, ref)).toBeLessThan(4e-2);
       lin.free();
     }
   });

@@ -3,8 +3,8 @@
 // arithmetic is mirrored by the scalar oracle src/kernels/lowbit-oracle.ts.
 //
 //   Xs    (m, kPad) f32        activations, gathered through the act-order permutation, zero-padded
-//   Tab   (nb, m, L/4, 16) u8  per 4 activations the 16 signed sums ±x0±x1±x2±x3, quantized to int8 Q,
-//                              stored as Q + 128; block-major so one block's tables of all m tokens are
+//   Tab   (nb, m, L/4, 16) u8  per 4 activations the 16 signed sums ±x0±x1±x2±x3, quantized to Q in ±63,
+//                              stored as Q + 64; block-major so one block's tables of all m tokens are
 //                              contiguous (a token-major layout puts them 4·kPad bytes apart: L1 set conflicts)
 //   TMeta (nb, m, 2) f32       per block and token: ½·table scale, ½·Σx
 //   Y     (nPad/32, m, 32) f32 tile-major (the caller reorders to (m, n))
@@ -12,9 +12,14 @@
 // Per output row r and block: Σ_c x_c·(code_c − z) = ½·scale·A + ½·(2^b − 1 − 2z)·Σx with
 // A = Σ_planes 2^p Σ_j Q_j[idx] (exact int32). Lookups: one v128 of packed nibbles = 32 rows' indices
 // into the same 16-entry table; i8x16.swizzle looks up 16 rows at a time; sums are kept in int16 per
-// plane (≤ 32 lookups × 255 per block, no overflow), then widened to int32 shifted by the plane weight.
+// plane (≤ 32 lookups × 127 per block, no overflow), then widened to int32 shifted by the plane weight.
 
 const TILE: i32 = 32;
+// Table entries are quantized to ±TAB_MAX and stored biased by TAB_BIAS (u8 values 1..127), so that the lookups of
+// two 4-column groups add in one i8x16.add without carry (≤ 254) before they are widened (lutBlock's comment).
+// Mirrored by LUT_TABLE_MAX in src/kernels/lowbit-oracle.ts.
+const TAB_MAX: f32 = 63;
+const TAB_BIAS: i32 = 64;
 const META: i32 = 128; // 32 × u16 scale + 32 × i16 zero term
 const META_SYM: i32 = 64; // 32 × u16 scale (every zero term −1: fmt bit 4, see LowbitPlan.lutSym)
 
@@ -38,8 +43,8 @@ const META_SYM: i32 = 64; // 32 × u16 scale (every zero term −1: fmt bit 4, s
   const h = i16x8.narrow_i32x4_s(q0, q1);
   const lo = i8x16.narrow_i16x8_s(h, h);
   const neg = i8x16.neg(lo);
-  // stored biased by +128 (u8 view), see lutBlock
-  return v128.xor(i8x16.shuffle(lo, neg, 0, 1, 2, 3, 4, 5, 6, 7, 23, 22, 21, 20, 19, 18, 17, 16), i8x16.splat(-128));
+  // stored biased by +TAB_BIAS (u8 view), see lutBlock
+  return i8x16.add(i8x16.shuffle(lo, neg, 0, 1, 2, 3, 4, 5, 6, 7, 23, 22, 21, 20, 19, 18, 17, 16), i8x16.splat(<i8>TAB_BIAS));
 }
 
 /**
@@ -65,8 +70,8 @@ export function lutTables(xs: usize, m: i32, kPad: i32, blockLen: i32, tab: usiz
         if (a > maxAbs) maxAbs = a;
         sum += a0 + a1 + a2 + a3;
       }
-      const inv = f32x4.splat(maxAbs > 0 ? <f32>127 / maxAbs : <f32>0);
-      store<f32>(mp, (maxAbs / <f32>127) * <f32>0.5);
+      const inv = f32x4.splat(maxAbs > 0 ? TAB_MAX / maxAbs : <f32>0);
+      store<f32>(mp, (maxAbs / TAB_MAX) * <f32>0.5);
       store<f32>(mp, sum * <f32>0.5, 4);
       for (let c = c0; c < c1; c += 4) v128.store(tr + <usize>c * 4, table(xr + <usize>c * 4, inv));
     }
@@ -76,16 +81,19 @@ export function lutTables(xs: usize, m: i32, kPad: i32, blockLen: i32, tab: usiz
 // One (tile, block, token): 32 rows × L columns. w: the block's plane data, tp: the block's tables,
 // meta: the block's scales/zero terms, yp: 32 output floats (accumulated into).
 //
-// Tables are stored biased (Q + 128, as u8) so the widening costs one shift per lookup vector: the u8
-// lookups l are added as i16 lanes (lo byte = even row, hi byte = odd row: r = lo + 256·hi, wrapping)
-// and their high bytes l >> 8 separately; at the end Σhi is exact (≤ 32 × 255) and so is
-// Σlo = Σr − 256·Σhi (mod 2^16, also ≤ 8160). Then ΣQ = Σ(Q + 128) − 128·nj.
+// Tables are stored biased (Q + 64 with |Q| ≤ 63, as u8 1..127) so that two 4-column groups' lookups for the
+// same rows add in one i8x16.add without carry (≤ 254), and the widening costs one shift per such pair: the
+// u8 pair sums l are added as i16 lanes (lo byte = even row, hi byte = odd row: r = lo + 256·hi, wrapping)
+// and their high bytes l >> 8 separately; at the end Σhi is exact (≤ 32 × 127) and so is
+// Σlo = Σr − 256·Σhi (mod 2^16, also ≤ 4064). Then ΣQ = Σ(Q + 64) − 64·nj.
 //
 // Short blocks, where (2^bits − 1) · nj · 255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit with ≤ 128):
 // the planes' per-row sums Σ(Q + 128), weighted by 2^p, fit u16 lanes, so they are accumulated there
 // (wrapping adds, exact since the total is below 2^16) and widened to int32 once per block instead of once per
 // plane. Same result either way, bit for bit.
 function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usize, hL: f32, hX: f32, yp: usize): void {
+  // (the u16 sums would stay exact up to (2^bits − 1)·nj·127, i.e. 4-bit 128-column blocks too, but those measured
+  // slower on the short path: DRAM-resident Llama-1B layer A/B, int4 g128, 2 threads, 1.07× in tiles, 1.66× per call)
   if (((1 << bits) - 1) * nj * 255 < 65536) {
     lutBlockShort(w, tp, nj, bits, sym, meta, hL, hX, yp);
     return;
@@ -94,7 +102,7 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
   let A0 = i32x4.splat(0), A1 = i32x4.splat(0), A2 = i32x4.splat(0), A3 = i32x4.splat(0);
   let A4 = i32x4.splat(0), A5 = i32x4.splat(0), A6 = i32x4.splat(0), A7 = i32x4.splat(0);
   const planeBytes = <usize>nj * 16;
-  const bias = i32x4.splat(128 * nj);
+  const bias = i32x4.splat(TAB_BIAS * nj);
   for (let p = 0; p < bits; p++) {
     let r0 = i16x8.splat(0), h0 = i16x8.splat(0), r1 = i16x8.splat(0), h1 = i16x8.splat(0);
     let t = tp;
@@ -104,20 +112,14 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
     while (wp < end) {
       const T = v128.load(t);
       const v = v128.load(wp);
-      const l0 = i8x16.swizzle(T, v128.and(v, m4)); // rows 0..15
-      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4)); // rows 16..31
-      r0 = i16x8.add(r0, l0);
-      h0 = i16x8.add(h0, i16x8.shr_u(l0, 8));
-      r1 = i16x8.add(r1, l1);
-      h1 = i16x8.add(h1, i16x8.shr_u(l1, 8));
       const U = v128.load(t, 16);
       const u = v128.load(wp, 16);
-      const k0 = i8x16.swizzle(U, v128.and(u, m4));
-      const k1 = i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4));
-      r0 = i16x8.add(r0, k0);
-      h0 = i16x8.add(h0, i16x8.shr_u(k0, 8));
-      r1 = i16x8.add(r1, k1);
-      h1 = i16x8.add(h1, i16x8.shr_u(k1, 8));
+      const s0 = i8x16.add(i8x16.swizzle(T, v128.and(v, m4)), i8x16.swizzle(U, v128.and(u, m4))); // rows 0..15
+      const s1 = i8x16.add(i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4)), i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4))); // rows 16..31
+      r0 = i16x8.add(r0, s0);
+      h0 = i16x8.add(h0, i16x8.shr_u(s0, 8));
+      r1 = i16x8.add(r1, s1);
+      h1 = i16x8.add(h1, i16x8.shr_u(s1, 8));
       t += 32;
       wp += 32;
     }
@@ -138,8 +140,8 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
   epi8(yp, meta, sym, hL, hX, A0, A1, A2, A3, A4, A5, A6, A7);
 }
 
-// lutBlock for short blocks, where (2^bits − 1)·nj·255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit
-// with ≤ 128): the plane-weighted sums Σ_p 2^p Σ(Q + 128) fit u16 lanes, so the planes are combined by
+// lutBlock for short blocks, where (2^bits − 1)·nj·255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit with
+// ≤ 128; lutBlock says why not up to ·127): the plane-weighted sums Σ_p 2^p Σ(Q + 64) fit u16 lanes, so the planes are combined by
 // Horner's rule in the i16 accumulators themselves (highest plane first, accumulators doubled before each
 // plane; wrapping adds, exact modulo 2^16 and the totals are below it), and de-interleaved and widened to
 // int32 once per block. Same integers as lutBlock's per-plane widening, bit for bit.
@@ -158,20 +160,14 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
     while (wp < end) {
       const T = v128.load(t);
       const v = v128.load(wp);
-      const l0 = i8x16.swizzle(T, v128.and(v, m4));
-      const l1 = i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4));
-      r0 = i16x8.add(r0, l0);
-      h0 = i16x8.add(h0, i16x8.shr_u(l0, 8));
-      r1 = i16x8.add(r1, l1);
-      h1 = i16x8.add(h1, i16x8.shr_u(l1, 8));
       const U = v128.load(t, 16);
       const u = v128.load(wp, 16);
-      const k0 = i8x16.swizzle(U, v128.and(u, m4));
-      const k1 = i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4));
-      r0 = i16x8.add(r0, k0);
-      h0 = i16x8.add(h0, i16x8.shr_u(k0, 8));
-      r1 = i16x8.add(r1, k1);
-      h1 = i16x8.add(h1, i16x8.shr_u(k1, 8));
+      const s0 = i8x16.add(i8x16.swizzle(T, v128.and(v, m4)), i8x16.swizzle(U, v128.and(u, m4))); // rows 0..15
+      const s1 = i8x16.add(i8x16.swizzle(T, v128.and(i16x8.shr_u(v, 4), m4)), i8x16.swizzle(U, v128.and(i16x8.shr_u(u, 4), m4))); // rows 16..31
+      r0 = i16x8.add(r0, s0);
+      h0 = i16x8.add(h0, i16x8.shr_u(s0, 8));
+      r1 = i16x8.add(r1, s1);
+      h1 = i16x8.add(h1, i16x8.shr_u(s1, 8));
       t += 32;
       wp += 32;
     }
@@ -180,7 +176,7 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
   const S1 = hi16(r0, h0);
   const S2 = lo16(r1, h1);
   const S3 = hi16(r1, h1);
-  const total = i32x4.splat(128 * nj * ((1 << bits) - 1)); // Σ_p 2^p · 128·nj
+  const total = i32x4.splat(TAB_BIAS * nj * ((1 << bits) - 1)); // Σ_p 2^p · TAB_BIAS·nj
   epi8(
     yp, meta, sym, hL, hX,
     i32x4.sub(i32x4.extend_low_i16x8_u(S0), total), i32x4.sub(i32x4.extend_high_i16x8_u(S0), total),
@@ -261,7 +257,7 @@ function lutBlock2(
   let B0 = i32x4.splat(0), B1 = i32x4.splat(0), B2 = i32x4.splat(0), B3 = i32x4.splat(0);
   let B4 = i32x4.splat(0), B5 = i32x4.splat(0), B6 = i32x4.splat(0), B7 = i32x4.splat(0);
   const planeBytes = <usize>nj * 16;
-  const bias = i32x4.splat(128 * nj);
+  const bias = i32x4.splat(TAB_BIAS * nj);
   for (let p = 0; p < bits; p++) {
     let ra0 = i16x8.splat(0), ha0 = i16x8.splat(0), ra1 = i16x8.splat(0), ha1 = i16x8.splat(0);
     let rb0 = i16x8.splat(0), hb0 = i16x8.splat(0), rb1 = i16x8.splat(0), hb1 = i16x8.splat(0);
