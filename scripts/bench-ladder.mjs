@@ -33,6 +33,7 @@ import path from 'node:path';
 import { cliArgs, dist, formatTable, openEval, parseGridConfigs, repoRoot as root, runQuantize } from './lib/bench-common.mjs';
 import { ladderVerdicts, svdVerdicts, verdictWord } from './lib/ladder-verdict.mjs';
 import { pairedBootstrap } from './lib/paired-bootstrap.mjs';
+import { calibratedPerplexity } from './lib/temperature-fit.mjs';
 
 const { arg, flag } = cliArgs();
 const quick = flag('quick');
@@ -186,7 +187,8 @@ try {
   const ev = await openEval(baselineDir, threads, evalText.file);
   const bosId = ev.tok.bosId ?? 1;
   const BATCH = 6;
-  const TEMPERATURES = [0.8, 0.9, 1.1, 1.25, 1.5];
+  const TEMPERATURES = [0.8, 0.9, 1, 1.1, 1.2, 1.25, 1.3, 1.4, 1.5, 1.6]; // the FP16 scan and the calibration grid
+  let baselineWindowNllAtT;
   let baselinePpl;
   let baselineEntropy;
   let baselineWindowNll;
@@ -201,13 +203,13 @@ try {
     process.stderr.write(`evaluating ${b + 1}–${b + batch.length} of ${evalItems.length} + FP16 on ${windows ?? 'all'} windows… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
     const models = [];
     for (const it of batch) models.push(await ev.loadModel(it.run.dir, ev.backend, { quantized: it.mode }));
-    const res = await ev.compareManyWithBaseline(models, ev.baseline, ev.text.ids, { ctx: 256, bosId, maxWindows: windows, temperatures: b === 0 ? TEMPERATURES : [] });
+    const res = await ev.compareManyWithBaseline(models, ev.baseline, ev.text.ids, { ctx: 256, bosId, maxWindows: windows, temperatures: TEMPERATURES });
     batch.forEach((it, i) => {
-      const { ppl, deltaPpl, meanKl, top1Agreement, entropy, windowNll } = res[i];
+      const { ppl, deltaPpl, meanKl, top1Agreement, entropy, windowNll, windowNllAtTemperature } = res[i];
       if (it.mode === 'packed') it.run.core = { ppl, deltaPpl, meanKl, top1Agreement, entropy };
-      else Object.assign(it.run, { ppl, deltaPpl, meanKl, top1Agreement, entropy, windowNll });
+      else Object.assign(it.run, { ppl, deltaPpl, meanKl, top1Agreement, entropy, windowNll, windowNllAtT: windowNllAtTemperature });
     });
-    if (b === 0) ({ baselineEntropy, baselineWindowNll, baselinePplAtTemperature } = res[0]);
+    if (b === 0) ({ baselineEntropy, baselineWindowNll, baselinePplAtTemperature, baselineWindowNllAtTemperature: baselineWindowNllAtT } = res[0]);
     baselinePpl = res[0].baselinePpl;
     evalWindows = res[0].windows;
     scoredTokens = res[0].scoredTokens;
@@ -225,7 +227,7 @@ try {
   console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer gptq`);
   console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16); quant s = the quantize report\'s time, wall s = the whole edgeq quantize process (the ladder\'s sensitivity pass included)');
   console.log('entropy = mean entropy (nats) of the next-token distribution; Δppl intervals below: paired bootstrap over the windows (2000 resamples, seed 1)');
-  console.log(`FP16 ppl with its logits ÷ T (flattened for T > 1): ${baselinePplAtTemperature.map(([T, p]) => `T ${T}: ${p.toFixed(3)}`).join(' · ')}`);
+  console.log(`FP16 ppl with its logits ÷ T (flattened for T > 1): ${baselinePplAtTemperature.filter(([T]) => T !== 1).map(([T, p]) => `T ${T}: ${p.toFixed(3)}`).join(' · ')}`);
   for (const line of formatTable([header, ['fp16', '-', baselinePpl.toFixed(3), '0', '0', '100', baselineEntropy.toFixed(4), '16', (fp16Bytes / 1e6).toFixed(2), '-', '-'], ...qrows.map(fmtRow), ...srows.map(fmtRow)], [0, 1])) console.log(line);
 
   // ---- verdicts ----
@@ -270,6 +272,24 @@ try {
       `  ${v.reduction} % reduction (ratio ${v.ratio}): ${v.whitening} Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ` +
         `${v.ratioCi ? `${ciText(v.ratioCi)} ` : ''}${v.whitened ? `${verdictWord(v.pass)}${v.ratioCi ? ` (${settled(v.ratioCi, v.target)})` : ''}` : '(not whitened)'}; KL ×${v.klVsPlain?.toFixed(3) ?? '—'}`,
     );
+  // ---- temperature-calibrated Δppl (scripts/lib/temperature-fit.mjs): T fitted on the even windows, ppl scored on the odd ----
+  const tpw = scoredTokens / evalWindows;
+  const baseCal = calibratedPerplexity(baselineWindowNllAtT, TEMPERATURES, tpw);
+  for (const r of runs) {
+    const c = calibratedPerplexity(r.windowNllAtT, TEMPERATURES, tpw);
+    r.calibrated = { T: c.T, ppl: c.ppl, deltaPpl: c.ppl - baseCal.ppl };
+  }
+  console.log(
+    `\ntemperature-calibrated Δppl (a diagnostic, not the issue's metric): each model's T ∈ {${TEMPERATURES.join(', ')}} fitted on the ${baseCal.fitWindows} even windows, ` +
+      `ppl scored on the ${baseCal.scoredWindows} odd ones; FP16 T ${baseCal.T}, ppl ${baseCal.ppl.toFixed(3)}`,
+  );
+  for (const line of formatTable([['method', 'config', 'T', 'calibrated ppl', 'calibrated Δppl', 'Δppl'], ...[...qrows, ...srows].map((r) => [r.family, r.label, String(r.calibrated.T), r.calibrated.ppl.toFixed(3), r.calibrated.deltaPpl.toFixed(3), r.deltaPpl.toFixed(3)])], [0, 1])) console.log(`  ${line}`);
+  const asCal = (r) => ({ ...asRow(r), deltaPpl: r.calibrated.deltaPpl });
+  const lvCal = ladderVerdicts(runs.filter((r) => r.family === 'ladder').map(asCal), runs.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asCal));
+  for (const v of lvCal) if (v.bestUniformByPpl) console.log(`  ladder ≤ ${v.budget}: calibrated Δppl ${v.deltaPpl.toFixed(3)} vs ${v.bestUniformByPpl.id} ${v.bestUniformByPpl.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}`);
+  const svCal = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.calibrated.deltaPpl, meanKl: r.meanKl })));
+  for (const v of svCal) if (v.whitened) console.log(`  SVD ${v.reduction} %: ${v.whitening} calibrated Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${verdictWord(v.pass)}`);
+
   let core;
   if (checkRun?.core) {
     const rel = Math.abs(checkRun.core.ppl - checkRun.ppl) / checkRun.ppl;
@@ -281,9 +301,9 @@ try {
   const svgFile = writePlot(runs, evalWindows, baselinePpl);
   console.log(`\nplot: ${svgFile}`);
   if (keep) console.log(`checkpoints kept in ${outRoot}`);
-  const clean = runs.map(({ dir, windowNll: _w, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
+  const clean = runs.map(({ dir, windowNll: _w, windowNllAtT: _wt, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, baselineEntropy, baselinePplAtTemperature, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, baselineEntropy, baselinePplAtTemperature, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, calibrated: { baseline: baseCal, ladderVerdicts: lvCal, svdVerdicts: svCal }, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
   );
 } finally {
   if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });

@@ -18,7 +18,10 @@ export interface CompareOptions {
   bosId: number;
   maxWindows?: number;
   onWindow?: (done: number, total: number) => void | Promise<void>;
-  /** Also score the baseline at these softmax temperatures (logits / T): CompareResult.baselinePplAtTemperature. */
+  /**
+   * Also score the baseline and every model at these softmax temperatures (logits / T):
+   * CompareResult.baselinePplAtTemperature and the per-window NLLs at each temperature.
+   */
   temperatures?: readonly number[];
 }
 
@@ -40,6 +43,9 @@ export interface CompareResult {
   baselineWindowNll: Float64Array;
   /** The baseline's perplexity at each requested temperature, as [T, ppl] pairs. */
   baselinePplAtTemperature: [number, number][];
+  /** Per requested temperature (same order), Σ NLL of each window at that temperature, model and baseline. */
+  windowNllAtTemperature: Float64Array[];
+  baselineWindowNllAtTemperature: Float64Array[];
 }
 
 /** KL(P ‖ Q) of two logit rows (n,), each at its offset. */
@@ -55,9 +61,12 @@ export function klDivergence(p: Float32Array, po: number, q: Float32Array, qo: n
 }
 
 /** A CompareResult without its per-window arrays and temperature scan: what reports and --json carry. */
-export type CompareSummary = Omit<CompareResult, 'windowNll' | 'baselineWindowNll' | 'baselinePplAtTemperature'>;
+export type CompareSummary = Omit<
+  CompareResult,
+  'windowNll' | 'baselineWindowNll' | 'baselinePplAtTemperature' | 'windowNllAtTemperature' | 'baselineWindowNllAtTemperature'
+>;
 export function compareSummary(r: CompareResult): CompareSummary {
-  const { windowNll: _w, baselineWindowNll: _b, baselinePplAtTemperature: _t, ...summary } = r;
+  const { windowNll: _w, baselineWindowNll: _b, baselinePplAtTemperature: _t, windowNllAtTemperature: _wt, baselineWindowNllAtTemperature: _bt, ...summary } = r;
   return summary;
 }
 
@@ -95,7 +104,8 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
   const acc = models.map(() => ({ nll: 0, kl: 0, agree: 0, ent: 0, win: new Float64Array(windows) }));
   const temps = opts.temperatures ?? [];
   for (const T of temps) if (!(T > 0)) throw new UsageError('E_USAGE', `temperatures must be positive, got ${T}`);
-  const nllTemp = temps.map(() => 0);
+  const baseWinT = temps.map(() => new Float64Array(windows));
+  const winT = models.map(() => temps.map(() => new Float64Array(windows)));
   const baseWin = new Float64Array(windows);
   let nllBase = 0;
   let entBase = 0;
@@ -111,7 +121,7 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
       nllBase += logSumExp(lb, i * V, V) - lb[i * V + ids[i + 1]];
       entBase += softmaxEntropy(lb, i * V, V);
       baseTop[i] = argmax(lb, i * V, V);
-      for (let t = 0; t < temps.length; t++) nllTemp[t] += nllAtTemperature(lb, i * V, V, ids[i + 1], temps[t]);
+      for (let t = 0; t < temps.length; t++) baseWinT[t][w] += nllAtTemperature(lb, i * V, V, ids[i + 1], temps[t]);
     }
     baseWin[w] = nllBase - nllBefore;
     for (let m = 0; m < models.length; m++) {
@@ -124,6 +134,7 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
         a.nll += logSumExp(lm, o, V) - lm[o + ids[i + 1]];
         a.kl += klDivergence(lb, o, lm, o, V);
         a.ent += softmaxEntropy(lm, o, V);
+        for (let t = 0; t < temps.length; t++) winT[m][t][w] += nllAtTemperature(lm, o, V, ids[i + 1], temps[t]);
         if (argmax(lm, o, V) === baseTop[i]) a.agree++;
       }
       a.win[w] = a.nll - before;
@@ -132,8 +143,9 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
   }
   const n = windows * (ctx - 1);
   const baselinePpl = Math.exp(nllBase / n);
-  const baselinePplAtTemperature = temps.map((T, t): [number, number] => [T, Math.exp(nllTemp[t] / n)]);
-  return acc.map((a) => {
+  const sum = (a: Float64Array): number => a.reduce((x, y) => x + y, 0);
+  const baselinePplAtTemperature = temps.map((T, t): [number, number] => [T, Math.exp(sum(baseWinT[t]) / n)]);
+  return acc.map((a, m) => {
     const ppl = Math.exp(a.nll / n);
     return {
       windows,
@@ -149,6 +161,8 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
       windowNll: a.win,
       baselineWindowNll: baseWin,
       baselinePplAtTemperature,
+      windowNllAtTemperature: winT[m],
+      baselineWindowNllAtTemperature: baseWinT,
     };
   });
 }

@@ -60,9 +60,14 @@ describe('compareManyWithBaseline on stories260K (scalar backend)', () => {
     expect(r.baselinePplAtTemperature[0][0]).toBe(1);
     expect(r.baselinePplAtTemperature[0][1]).toBeCloseTo(r.baselinePpl, 9);
     expect(r.baselinePplAtTemperature[1][1]).not.toBeCloseTo(r.baselinePpl, 3);
+    // per-window NLLs at each temperature, model and baseline: equal for a model against itself, T = 1 is windowNll
+    expect(r.windowNllAtTemperature.map((x) => Array.from(x))).toEqual(r.baselineWindowNllAtTemperature.map((x) => Array.from(x)));
+    r.windowNllAtTemperature[0].forEach((v, w) => expect(v).toBeCloseTo(r.windowNll[w], 6));
+    expect(Math.exp(r.baselineWindowNllAtTemperature[1].reduce((a, b) => a + b, 0) / n)).toBeCloseTo(r.baselinePplAtTemperature[1][1], 9);
     const s = compareSummary(r) as Record<string, unknown>;
     expect(s).not.toHaveProperty('windowNll');
     expect(s).not.toHaveProperty('baselinePplAtTemperature');
+    expect(s).not.toHaveProperty('windowNllAtTemperature');
     expect(s.entropy).toBe(r.entropy);
     await expect(compareManyWithBaseline([model], model, tokens, { ctx, bosId: 1, temperatures: [0] })).rejects.toThrow(/positive/);
     model.dispose();
