@@ -70,12 +70,11 @@ export function compareSummary(r: CompareResult): CompareSummary {
   return summary;
 }
 
-/** Entropy (nats) of the softmax of a logit row (n,) at offset. */
-export function softmaxEntropy(l: Float32Array, o: number, n: number): number {
-  const L = logSumExp(l, o, n);
+/** Entropy (nats) of the softmax of a logit row (n,) at offset; `lse`: the row's logSumExp when the caller has it. */
+export function softmaxEntropy(l: Float32Array, o: number, n: number, lse = logSumExp(l, o, n)): number {
   let h = 0;
   for (let i = 0; i < n; i++) {
-    const a = l[o + i] - L;
+    const a = l[o + i] - lse;
     h -= Math.exp(a) * a;
   }
   return h;
@@ -118,8 +117,9 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
     const lb = baseline.forward(ids, cb, 'all')!;
     const nllBefore = nllBase;
     for (let i = 0; i + 1 < ctx; i++) {
-      nllBase += logSumExp(lb, i * V, V) - lb[i * V + ids[i + 1]];
-      entBase += softmaxEntropy(lb, i * V, V);
+      const lse = logSumExp(lb, i * V, V);
+      nllBase += lse - lb[i * V + ids[i + 1]];
+      entBase += softmaxEntropy(lb, i * V, V, lse);
       baseTop[i] = argmax(lb, i * V, V);
       for (let t = 0; t < temps.length; t++) baseWinT[t][w] += nllAtTemperature(lb, i * V, V, ids[i + 1], temps[t]);
     }
@@ -131,9 +131,10 @@ export async function compareManyWithBaseline(models: LlamaModel[], baseline: Ll
       const before = a.nll;
       for (let i = 0; i + 1 < ctx; i++) {
         const o = i * V;
-        a.nll += logSumExp(lm, o, V) - lm[o + ids[i + 1]];
+        const lse = logSumExp(lm, o, V);
+        a.nll += lse - lm[o + ids[i + 1]];
         a.kl += klDivergence(lb, o, lm, o, V);
-        a.ent += softmaxEntropy(lm, o, V);
+        a.ent += softmaxEntropy(lm, o, V, lse);
         for (let t = 0; t < temps.length; t++) winT[m][t][w] += nllAtTemperature(lm, o, V, ids[i + 1], temps[t]);
         if (argmax(lm, o, V) === baseTop[i]) a.agree++;
       }

@@ -141,8 +141,8 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
 }
 
 // lutBlock for short blocks, where (2^bits − 1)·nj·255 < 2^16 (4-bit with groups of ≤ 64 columns, ≤ 3-bit with
-// ≤ 128; lutBlock says why not up to ·127): the plane-weighted sums Σ_p 2^p Σ(Q + 64) fit u16 lanes, so the planes are combined by
-// Horner's rule in the i16 accumulators themselves (highest plane first, accumulators doubled before each
+// ≤ 128; lutBlock says why not up to ·127): the plane-weighted sums Σ_p 2^p Σ(Q + 64) fit u16 lanes, so the
+// planes are combined by Horner's rule in the i16 accumulators themselves (highest plane first, accumulators doubled before each
 // plane; wrapping adds, exact modulo 2^16 and the totals are below it), and de-interleaved and widened to
 // int32 once per block. Same integers as lutBlock's per-plane widening, bit for bit.
 @inline function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usize, hL: f32, hX: f32, yp: usize): void {
@@ -172,7 +172,7 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
       wp += 32;
     }
   }
-  const S0 = lo16(r0, h0); // rows 0..7: Σ_p 2^p Σ(Q + 128)
+  const S0 = lo16(r0, h0); // rows 0..7: Σ_p 2^p Σ(Q + 64)
   const S1 = hi16(r0, h0);
   const S2 = lo16(r1, h1);
   const S3 = hi16(r1, h1);
