@@ -3,8 +3,9 @@
 // with the bundled calibration set (brown, the same samples × seqlen, seed 0, for every method) and evaluated
 // on WikiText-2 (ctx 256) against the FP16 model on the dequantized-fp32 reference forward, as
 // bench:quality does (ppl, Δppl, mean KL, top-1; the FP16 model runs once per window batch):
-//   1. uniform RTN / GPTQ / AWQ at w4 g128, w3 g128, w2 g64, and the ladder (GPTQ quantizer, --target wasm)
-//      at 2.5, 3.0, 3.5, 4.0 bpw. Bits per weight of the linears from the written checkpoint (edgeq inspect:
+//   1. uniform RTN / GPTQ / AWQ at w4 g128, w3 g128, w2 g64, and the ladder (--target wasm) at 2.5, 3.0, 3.5,
+//      4.0 bpw, its quantized linears solved by GPTQ and, as a second row per budget, by AWQ (each block
+//      AWQ-scaled on the plan's grids first). Bits per weight of the linears from the written checkpoint (edgeq inspect:
 //      the stored bytes of the block linears × 8 / their n·k — quantized codes + scales + zeros, low-rank
 //      factors, dense linears alike), total = every tensor's bytes. Verdict per budget: the ladder's Δppl
 //      (and KL) against the best uniform row whose linear bpw is no larger than the ladder's.
@@ -19,7 +20,7 @@
 //   options: --windows N|all (default 128, bench:quality's; --quick 8) · --quick (8 windows, calibration 16 × 128,
 //   sensitivity 2 × 64, SVD variants plain,svdllm,svdllm:sensitivity) · --keep (keep the checkpoints, path printed) · --threads N ·
 //   --calib-samples N --calib-seqlen T (default 128 × 256) · --sensitivity-samples N --sensitivity-seqlen T
-//   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 (bits:group[:sym]) ·
+//   (ladder, default 8 × 128) · --budgets 2.5,3,3.5,4 · --ladder-quantizers gptq,awq (rtn too) · --methods rtn,gptq,awq · --configs 4:128,3:128,2:64 (bits:group[:sym]) ·
 //   --svd-ratios 0.9,0.8,0.7 · --svd-variants plain,plain:sensitivity,svdllm,svdllm:sensitivity (whitening[:rank-by];
 //   asvd too) · --no-uniform / --no-ladder / --no-svd · --no-core-check (skip the packed-core row) · --reuse DIR[,DIR…] (take a row's checkpoint from
 //   DIR/<row id> instead of quantizing when its provenance matches the row: method, grid / budget / SVD
@@ -45,6 +46,8 @@ const keep = flag('keep');
 const calib = { samples: Number(arg('calib-samples', quick ? 16 : 128)), seqlen: Number(arg('calib-seqlen', quick ? 128 : 256)), seed: 0 };
 const sens = { samples: Number(arg('sensitivity-samples', quick ? 2 : 8)), seqlen: Number(arg('sensitivity-seqlen', quick ? 64 : 128)) };
 const budgets = flag('no-ladder') ? [] : list(arg('budgets', '2.5,3.0,3.5,4.0')).map(Number);
+const ladderQuantizers = list(arg('ladder-quantizers', 'gptq,awq'));
+for (const q of ladderQuantizers) if (!['gptq', 'awq', 'rtn'].includes(q)) throw new Error(`--ladder-quantizers: ${q} is not gptq, awq or rtn`);
 const methods = flag('no-uniform') ? [] : list(arg('methods', 'rtn,gptq,awq'));
 const configs = parseGridConfigs(arg('configs', '4:128,3:128,2:64'));
 const svdRatios = flag('no-svd') ? [] : list(arg('svd-ratios', '0.9,0.8,0.7')).map(Number);
@@ -81,13 +84,16 @@ if (arg('replot')) {
 // ---- the runs ----
 const jobs = [];
 for (const b of budgets)
-  jobs.push({
-    id: `ladder-${b}`,
-    family: 'ladder',
-    label: `≤ ${b} bpw`,
-    budget: b,
-    args: ['--method', 'ladder', '--target-bpw', String(b), '--target', 'wasm', '--quantizer', 'gptq', '--sensitivity-samples', String(sens.samples), '--sensitivity-seqlen', String(sens.seqlen)],
-  });
+  for (const q of ladderQuantizers)
+    jobs.push({
+      // the GPTQ ladder keeps its earlier id, so that older --keep folders are reused
+      id: q === 'gptq' ? `ladder-${b}` : `ladder-${q}-${b}`,
+      family: 'ladder',
+      quantizer: q,
+      label: `≤ ${b} bpw ${q}`,
+      budget: b,
+      args: ['--method', 'ladder', '--target-bpw', String(b), '--target', 'wasm', '--quantizer', q, '--sensitivity-samples', String(sens.samples), '--sensitivity-seqlen', String(sens.seqlen)],
+    });
 for (const r of svdRatios)
   for (const v of svdVariants)
     jobs.push({
@@ -130,7 +136,7 @@ async function reusable(j) {
     const readsNoCalibration = j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
     if (!calibOk && !(readsNoCalibration && p.calibration === null)) continue; // plain RTN and plain SVD read none
     let ok;
-    if (j.family === 'ladder') ok = p.method === 'ladder' && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
+    if (j.family === 'ladder') ok = p.method === 'ladder' && (p.quantizer ?? 'gptq') === j.quantizer && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
     else if (j.family === 'svd') ok = p.method === 'svd' && p.svd?.ratio === j.ratio && p.svd?.whitening === j.whitening && (p.svd?.rankBy ?? 'uniform') === (j.rankBy ?? 'uniform') && (p.svd?.factorBits ?? 16) === (j.factorBits ?? 16);
     else ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !!p.sym === j.sym && !p.options?.imatrix;
     if (ok) return dir;
@@ -224,7 +230,7 @@ try {
   const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
   const srows = runs.filter((r) => r.family === 'svd');
   console.log(`brown-llama-7m · ${evalText.name} ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
-  console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer gptq`);
+  console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer ${ladderQuantizers.join(' | ')}`);
   console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16); quant s = the quantize report\'s time, wall s = the whole edgeq quantize process (the ladder\'s sensitivity pass included)');
   console.log('entropy = mean entropy (nats) of the next-token distribution; Δppl intervals below: paired bootstrap over the windows (2000 resamples, seed 1)');
   console.log(`FP16 ppl with its logits ÷ T (flattened for T > 1): ${baselinePplAtTemperature.filter(([T]) => T !== 1).map(([T, p]) => `T ${T}: ${p.toFixed(3)}`).join(' · ')}`);
@@ -252,7 +258,7 @@ try {
     const bp = v.bestUniformByPpl;
     const bk = v.bestUniformByKl;
     console.log(
-      `  budget ${v.budget} bpw → ${v.bpw.toFixed(3)} bpw (${v.withinBudget ? 'within budget' : 'OVER budget'}): ` +
+      `  ${v.id}: budget ${v.budget} bpw → ${v.bpw.toFixed(3)} bpw (${v.withinBudget ? 'within budget' : 'OVER budget'}): ` +
         (bp
           ? `Δppl ${v.deltaPpl.toFixed(3)} vs ${bp.id} (${bp.bpw.toFixed(3)} bpw) ${bp.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)} ` +
             `(difference ${v.deltaPplDifferenceCi.point.toFixed(3)} ${ciText(v.deltaPplDifferenceCi)}: ${settled(v.deltaPplDifferenceCi, 0)}); `
@@ -286,7 +292,7 @@ try {
   for (const line of formatTable([['method', 'config', 'T', 'calibrated ppl', 'calibrated Δppl', 'Δppl'], ...[...qrows, ...srows].map((r) => [r.family, r.label, String(r.calibrated.T), r.calibrated.ppl.toFixed(3), r.calibrated.deltaPpl.toFixed(3), r.deltaPpl.toFixed(3)])], [0, 1])) console.log(`  ${line}`);
   const asCal = (r) => ({ ...asRow(r), deltaPpl: r.calibrated.deltaPpl });
   const lvCal = ladderVerdicts(runs.filter((r) => r.family === 'ladder').map(asCal), runs.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asCal));
-  for (const v of lvCal) if (v.bestUniformByPpl) console.log(`  ladder ≤ ${v.budget}: calibrated Δppl ${v.deltaPpl.toFixed(3)} vs ${v.bestUniformByPpl.id} ${v.bestUniformByPpl.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}`);
+  for (const v of lvCal) if (v.bestUniformByPpl) console.log(`  ${v.id} (≤ ${v.budget}): calibrated Δppl ${v.deltaPpl.toFixed(3)} vs ${v.bestUniformByPpl.id} ${v.bestUniformByPpl.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}`);
   const svCal = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.calibrated.deltaPpl, meanKl: r.meanKl })));
   for (const v of svCal) if (v.whitened) console.log(`  SVD ${v.reduction} %: ${v.whitening} calibrated Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${verdictWord(v.pass)}`);
 
@@ -316,6 +322,8 @@ function writePlot(runs, evalWindows, baselinePpl) {
     { id: 'gptq', label: 'GPTQ', color: '#4575b4', shape: 'square' },
     { id: 'awq', label: 'AWQ', color: '#fdae61', shape: 'circle' },
     { id: 'ladder', label: 'ladder (GPTQ, wasm)', color: '#1a9850', shape: 'diamond' },
+    { id: 'ladder-awq', label: 'ladder (AWQ, wasm)', color: '#a6d96a', shape: 'diamond' },
+    { id: 'ladder-rtn', label: 'ladder (RTN, wasm)', color: '#006837', shape: 'diamond' },
     { id: 'svd-plain', label: 'SVD plain', color: '#bbbbbb', shape: 'triangle' },
     { id: 'svd-svdllm', label: 'SVD-LLM', color: '#7b3294', shape: 'triangle' },
     { id: 'svd-asvd', label: 'ASVD', color: '#c2a5cf', shape: 'triangle' },
@@ -323,7 +331,7 @@ function writePlot(runs, evalWindows, baselinePpl) {
     { id: 'svd-svdllm+sensitivity', label: 'SVD-LLM, ranks by sensitivity', color: '#40004b', shape: 'square' },
     { id: 'svd-asvd+sensitivity', label: 'ASVD, ranks by sensitivity', color: '#9970ab', shape: 'square' },
   ];
-  const seriesOf = (r) => (r.family === 'svd' ? `svd-${r.variant ?? r.whitening}` : r.family);
+  const seriesOf = (r) => (r.family === 'svd' ? `svd-${r.variant ?? r.whitening}` : r.family === 'ladder' && (r.quantizer ?? 'gptq') !== 'gptq' ? `ladder-${r.quantizer}` : r.family);
   const pts = (key) => runs.map((r) => ({ series: seriesOf(r), label: r.label, x: r.linearBpw, y: r[key] }));
   const used = new Set(runs.map(seriesOf));
   const svg = paretoPlotSvg({

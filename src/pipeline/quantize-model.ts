@@ -114,8 +114,6 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   const gridOf = new Map(plan.entries.filter((e) => e.kind === 'quantized').map((e) => [e.name, (e as { grid: GridSpec }).grid]));
   const entryOf = new Map(plan.entries.map((e) => [e.name, e]));
   const cal = req.calibration;
-  if (req.method === 'awq' && [...(req.treatments?.values() ?? [])].some((t) => t.kind !== 'quantized'))
-    throw new UsageError('E_METHOD', 'AWQ rescales whole blocks and cannot be combined with fp16 or low-rank linears', 'use --quantizer gptq or rtn for the quantized tensors of a ladder or SVD plan');
   const provenance: EdgeqProvenance = {
     method: req.recipe?.method ?? req.method,
     ...(req.recipe ? { quantizer: req.method, [req.recipe.method]: req.recipe.details } : {}),
@@ -181,7 +179,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
       logMemory(`block ${l} loaded`);
       if (req.method === 'awq' && acts) {
         await step('awq search');
-        awqReports.push({ block: l, mappings: awqTransformBlock(c, block, acts, { gridFor: (role) => gridOf.get(linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!))!, fakeQuant: quantizeRtnFake, backend: req.backend }) });
+        awqReports.push({ block: l, mappings: awqTransformBlock(c, block, acts, { gridFor: (role) => gridOf.get(linearWeightName(l, LLAMA_LINEARS.find((s) => s.role === role)!)) ?? null, fakeQuant: quantizeRtnFake, backend: req.backend }) });
       }
       await writer.writeDense(normName(l, 'input_layernorm'), block.inputNorm);
       await writer.writeDense(normName(l, 'post_attention_layernorm'), block.postNorm);

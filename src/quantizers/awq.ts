@@ -55,8 +55,13 @@ import type { GridSpec } from '../qtypes/types.js';
 import { awqScales, gramAccumulate, gramOutputMse, mse, scaledFakeQuant, searchClip, searchClipGram, tiedMeans, unscaleGramInPlace, weightMeanPerChannel, type FakeQuant } from './awq-scale.js';
 
 export interface AwqOptions {
-  /** The grid each linear will be quantized on (per-tensor fallbacks included). */
-  gridFor: (role: LinearRole) => GridSpec;
+  /**
+   * The grid each linear will be quantized on (per-tensor fallbacks included), or null for a linear that is
+   * not quantized (a ladder's fp16 or low-rank rung): the scales fold through it exactly, the searches count it
+   * at its fp value (no error of its own), and it is not clipped. A mapping whose balance linears are all
+   * unquantized keeps s = 1.
+   */
+  gridFor: (role: LinearRole) => GridSpec | null;
   fakeQuant: FakeQuant;
   backend: MatmulBackend;
   nGrid?: number;
@@ -198,14 +203,20 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, acts: CalibAc
   const nGrid = opts.nGrid ?? 20;
   for (const m of mappings) {
     const k = L[m.balance[0]].k;
+    const quantized = m.balance.filter((r) => gridFor(r) !== null);
+    if (quantized.length === 0) {
+      reports.push({ mapping: m.name, alpha: null, mseBest: 0, mseNoScale: 0 });
+      continue;
+    }
     let xMean = cap.meanAbs[m.input];
-    let wMean = weightMeanPerChannel(m.balance.map((r) => L[r]), k, gridFor(m.balance[0]).groupSize);
+    let wMean = weightMeanPerChannel(m.balance.map((r) => L[r]), k, gridFor(quantized[0]!)!.groupSize);
     if (m.tie) {
       xMean = tiedMeans(xMean, m.tie.map, m.tie.k);
       wMean = tiedMeans(wMean, m.tie.map, m.tie.k);
     }
     const expand = (sp: Float32Array): Float32Array => (m.tie ? Float32Array.from(m.tie.map, (p) => sp[p]) : sp);
-    const candidate = (s: Float32Array) => Object.fromEntries(m.balance.map((r) => [r, { ...L[r], w: scaledFakeQuant(L[r].w, L[r].n, k, s, gridFor(r), fakeQuant) }]));
+    // an unquantized balance linear's effective weight is W itself whatever s is (W·diag(s)·diag(s)⁻¹)
+    const candidate = (s: Float32Array) => Object.fromEntries(m.balance.map((r) => [r, quantized.includes(r) ? { ...L[r], w: scaledFakeQuant(L[r].w, L[r].n, k, s, gridFor(r)!, fakeQuant) } : L[r]]));
     const ones = new Float32Array(xMean.length).fill(1);
     const mseNoScale = m.loss(candidate(expand(ones)));
     let best: { alpha: number | null; err: number; s: Float32Array } = { alpha: null, err: mseNoScale, s: ones };
@@ -230,8 +241,10 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, acts: CalibAc
     const roles: LinearRole[] = [...(opts.clipQK ? (['q_proj', 'k_proj'] as const) : []), 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
     for (const role of roles) {
       const l = L[role];
+      const grid = gridFor(role);
+      if (!grid) continue;
       if (opts.clipTokens === undefined) {
-        l.w = searchClipGram(l.w, l.n, l.k, cap.gram[inputOf[role]], gridFor(role), fakeQuant, backend, { loHi: (opts.clipLoHi ?? true) && !gridFor(role).sym, refine: opts.clipRefine ?? 3 });
+        l.w = searchClipGram(l.w, l.n, l.k, cap.gram[inputOf[role]], grid, fakeQuant, backend, { loHi: (opts.clipLoHi ?? true) && !grid.sym, refine: opts.clipRefine ?? 3 });
         continue;
       }
       const rows = S * T;
@@ -240,7 +253,7 @@ export function awqTransformBlock(c: LlamaConfig, block: BlockF32, acts: CalibAc
       const t = Math.ceil(rows / stride);
       const xs = new Float32Array(t * l.k);
       for (let i = 0; i < t; i++) xs.set(src.subarray(i * stride * l.k, (i * stride + 1) * l.k), i * l.k);
-      l.w = searchClip(l.w, l.n, l.k, xs, t, gridFor(role), fakeQuant, backend);
+      l.w = searchClip(l.w, l.n, l.k, xs, t, grid, fakeQuant, backend);
     }
   }
   return reports;

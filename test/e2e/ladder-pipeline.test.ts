@@ -80,7 +80,15 @@ function linearBytes(bytes: Map<string, number>, weightName: string): number {
   return total;
 }
 
-async function ladder(targetId: string, bpw: number) {
+const plans = new Map<string, ReturnType<typeof planLadderOnce>>();
+/** One plan per (target, budget), shared by the tests that quantize it with different methods. */
+function ladder(targetId: string, bpw: number) {
+  const key = `${targetId}@${bpw}`;
+  if (!plans.has(key)) plans.set(key, planLadderOnce(targetId, bpw));
+  return plans.get(key)!;
+}
+
+async function planLadderOnce(targetId: string, bpw: number) {
   const model = await loadModel(STORIES, backend);
   const reader = await SafetensorsCheckpoint.open(STORIES);
   try {
@@ -91,10 +99,35 @@ async function ladder(targetId: string, bpw: number) {
   }
 }
 
-async function quantizeWith(name: string, treatments: Map<string, import('../../src/ladder/rungs.js').ResolvedTreatment>, method: 'gptq' | 'rtn' = 'gptq', recipe?: { method: 'svd' | 'ladder'; details: Record<string, unknown> }): Promise<string> {
+async function quantizeWith(name: string, treatments: Map<string, import('../../src/ladder/rungs.js').ResolvedTreatment>, method: 'gptq' | 'rtn' | 'awq' = 'gptq', recipe?: { method: 'svd' | 'ladder'; details: Record<string, unknown> }): Promise<string> {
   const outDir = path.join(tmp, name);
   await quantizeModel({ method, recipe, grid: { bits: 4, groupSize: 128, sym: false }, fallback: true, denseDtype: 'F32', calib: { samples: cal.n, seqLen: cal.seqLen }, treatments, modelDir: STORIES, config, outDir, calibration: cal, backend, edgeqVersion: 'test' });
   return outDir;
+}
+
+/** The checkpoint holds exactly the planned bytes per linear, records its quantizer, and runs packed as dequantized. */
+async function checkLadderCheckpoint(out: string, plan: Awaited<ReturnType<typeof ladder>>['plan'], quantizer: string): Promise<void> {
+  const bytes = headerBytes(path.join(out, 'model.safetensors'));
+  let total = 0;
+  for (const c of plan.choices) {
+    expect(linearBytes(bytes, c.name), c.name).toBe(c.bytes);
+    total += c.bytes;
+  }
+  expect(total).toBe(plan.bytes);
+  const meta = rawHeader(path.join(out, 'model.safetensors')).__metadata__ as unknown as Record<string, string>;
+  const prov = JSON.parse(meta['edgeq.provenance']!) as { method: string; quantizer: string; ladder: { choices: unknown[] } };
+  expect(prov.method).toBe('ladder');
+  expect(prov.quantizer).toBe(quantizer);
+  expect(prov.ladder.choices).toHaveLength(config.numLayers * LLAMA_LINEARS.length);
+  // the core runs it (packed) and it stays close to its dequantized reference
+  const { a, b } = await packedAndDequantizedLogits(out);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  expect(Math.sqrt(num / den)).toBeLessThan(0.05);
 }
 
 describe('ladder on wasm (every rung native, low rank included)', () => {
@@ -114,28 +147,15 @@ describe('ladder on wasm (every rung native, low rank included)', () => {
       expect(loss.get('int4-g32')!).toBeLessThanOrEqual(loss.get('int2-g64')! * 1.0001);
       expect(s.probeKl).toBeGreaterThan(0);
     }
-    const out = await quantizeWith('ladder-wasm-3', treatments, 'gptq', { method: 'ladder', details: { ...plan } });
-    const bytes = headerBytes(path.join(out, 'model.safetensors'));
-    let total = 0;
-    for (const c of plan.choices) {
-      expect(linearBytes(bytes, c.name), c.name).toBe(c.bytes);
-      total += c.bytes;
-    }
-    expect(total).toBe(plan.bytes);
-    const meta = rawHeader(path.join(out, 'model.safetensors')).__metadata__ as unknown as Record<string, string>;
-    const prov = JSON.parse(meta['edgeq.provenance']!) as { method: string; quantizer: string; ladder: { choices: unknown[] } };
-    expect(prov.method).toBe('ladder');
-    expect(prov.quantizer).toBe('gptq');
-    expect(prov.ladder.choices).toHaveLength(config.numLayers * LLAMA_LINEARS.length);
-    // the core runs it (packed) and it stays close to its dequantized reference
-    const { a, b } = await packedAndDequantizedLogits(out);
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < a.length; i++) {
-      num += (a[i]! - b[i]!) ** 2;
-      den += b[i]! ** 2;
-    }
-    expect(Math.sqrt(num / den)).toBeLessThan(0.05);
+    await checkLadderCheckpoint(await quantizeWith('ladder-wasm-3', treatments, 'gptq', { method: 'ladder', details: { ...plan } }), plan, 'gptq');
+  }, 240_000);
+
+  it('--quantizer awq: the same plan with every block AWQ-scaled first (fp16 and low-rank linears take the scales) holds the same bytes', async () => {
+    const { plan, treatments } = await ladder('wasm', 3);
+    // the plan mixes the rungs AWQ had to learn to pass through: quantized ones and at least one unquantized
+    expect([...treatments.values()].some((t) => t.kind === 'quantized')).toBe(true);
+    expect([...treatments.values()].some((t) => t.kind !== 'quantized')).toBe(true);
+    await checkLadderCheckpoint(await quantizeWith('ladder-wasm-3-awq', treatments, 'awq', { method: 'ladder', details: { ...plan } }), plan, 'awq');
   }, 240_000);
 });
 

@@ -141,3 +141,53 @@ describe('awqTransformBlock on a synthetic block with outlier channels', () => {
     expect(maxRel).toBeLessThan(1e-4);
   });
 });
+
+describe('awqTransformBlock with unquantized linears (a ladder\'s fp16 or low-rank rungs: grid null)', () => {
+  const block = makeBlock(21);
+  const acts = makeActs(22);
+  const ref = blockOutput(block, acts);
+  const optsWith = (dense: LinearRole[], clip: boolean) => ({ ...awqOpts(clip), gridFor: (r: LinearRole) => (dense.includes(r) ? null : GRID) });
+  /** RTN on the quantized linears only; the dense ones keep their (transformed) fp weights. */
+  const rtnSome = (b: BlockF32, dense: LinearRole[]): BlockF32 => {
+    const q = cloneBlock(b);
+    for (const [role, l] of Object.entries(q.linears)) if (!dense.includes(role as LinearRole)) l.w = quantizeRtnFake(l.w, l.n, l.k, GRID);
+    return q;
+  };
+
+  it('a mapping whose balance linears are all unquantized keeps s = 1 and leaves them untouched', () => {
+    const dense: LinearRole[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
+    const transformed = cloneBlock(block);
+    const reports = awqTransformBlock(config, transformed, acts, optsWith(dense, true));
+    const by = new Map(reports.map((r) => [r.mapping, r]));
+    expect(by.get('input_layernorm→q,k,v')!.alpha).toBeNull();
+    expect(by.get('v_proj→o_proj')!.alpha).toBeNull();
+    expect(by.get('post_attention_layernorm→gate,up')!.alpha).toBeGreaterThan(0);
+    expect(by.get('up_proj→down_proj')!.alpha).toBeGreaterThan(0);
+    // nothing folded into the attention half, and no clipping of its dense linears
+    expect(transformed.inputNorm).toEqual(block.inputNorm);
+    for (const r of dense) expect(transformed.linears[r].w, r).toEqual(block.linears[r].w);
+    expect(mse(transformed.linears.down_proj.w, block.linears.down_proj.w)).toBeGreaterThan(0);
+  });
+
+  it('an unquantized linear takes the scales exactly and is never clipped; the rest still beats RTN', () => {
+    const dense: LinearRole[] = ['v_proj', 'up_proj'];
+    const clipped = cloneBlock(block);
+    const unclipped = cloneBlock(block);
+    awqTransformBlock(config, clipped, acts, optsWith(dense, true));
+    awqTransformBlock(config, unclipped, acts, optsWith(dense, false));
+    // the scale search is the same with and without clipping, so the dense linears come out identical …
+    for (const r of dense) expect(clipped.linears[r].w, r).toEqual(unclipped.linears[r].w);
+    // … while the quantized ones were clipped
+    expect(mse(clipped.linears.o_proj.w, unclipped.linears.o_proj.w)).toBeGreaterThan(0);
+    // folding alone (no clip) keeps the fp function, dense linears included
+    const out = blockOutput(unclipped, acts);
+    let refRms = 0;
+    for (const v of ref) refRms += v * v;
+    refRms = Math.sqrt(refRms / ref.length);
+    let maxRel = 0;
+    for (let i = 0; i < ref.length; i++) maxRel = Math.max(maxRel, Math.abs(out[i]! - ref[i]!) / refRms);
+    expect(maxRel).toBeLessThan(1e-4);
+    // and quantizing the others after AWQ beats quantizing them plainly
+    expect(mse(blockOutput(rtnSome(clipped, dense), acts), ref)).toBeLessThan(mse(blockOutput(rtnSome(block, dense), acts), ref));
+  });
+});

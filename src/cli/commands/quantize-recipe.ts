@@ -34,7 +34,7 @@ export interface RecipeArgs {
   'factor-bits'?: number;
   'target-bpw'?: number;
   'max-size'?: number;
-  quantizer: 'gptq' | 'rtn';
+  quantizer: 'gptq' | 'rtn' | 'awq';
   'rank-by'?: 'uniform' | 'sensitivity';
   'sensitivity-samples': number;
   'sensitivity-seqlen': number;

@@ -144,7 +144,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('factor-bits', { type: 'number', describe: 'svd: quantize U and V to 4 or 8 bits per channel (default: fp16 factors)' })
       .option('target-bpw', { type: 'number', describe: 'ladder: budget in bits per weight over the block linears' })
       .option('max-size', { type: 'number', describe: 'ladder: budget for the whole checkpoint, MB (10⁶ bytes)' })
-      .option('quantizer', { choices: ['gptq', 'rtn'] as const, default: 'gptq' as const, describe: 'ladder: the method that solves the quantized tensors of the plan' })
+      .option('quantizer', { choices: ['gptq', 'rtn', 'awq'] as const, default: 'gptq' as const, describe: 'ladder: the method that solves the quantized tensors of the plan (awq: each block AWQ-scaled on the plan\'s grids first; fp16 and low-rank linears take the scales exactly)' })
       .option('sensitivity-samples', { type: 'number', default: 16, describe: 'ladder, svd --rank-by sensitivity: calibration sequences the sensitivity pass runs (half fit the low-rank rungs, half price every rung)' })
       .option('sensitivity-seqlen', { type: 'number', default: 128, describe: 'ladder: tokens per sequence in the sensitivity pass' })
       .option('bits', { alias: 'b', type: 'number', describe: 'Bits per weight: 2, 3, 4 or 8 [default: 4, or the --target grid]' })
