@@ -10,6 +10,7 @@ import type { LinearSensitivity } from '../../src/ladder/sensitivity.js';
 import { lowRankEntryBytes } from '../../src/formats/edgeq/plan.js';
 import { qtypeFor } from '../../src/qtypes/registry.js';
 import { EXECUTION_TARGETS, findExecutionTarget, isNative } from '../../src/targets/execution-targets.js';
+import { selectedRungs } from '../../src/cli/commands/quantize-recipe.js';
 
 describe('rungsForTarget', () => {
   it('wasm runs every logical rung as is, low rank included', () => {
@@ -89,5 +90,23 @@ describe('budgets and allocation', () => {
     expect(plan.choices.map((c) => c.rung)).toEqual(['int4-g32', 'int8']);
     expect(plan.bytes).toBe(q4 + q8);
     expect(plan.estimatedLoss).toBeCloseTo(1 + 1, 10);
+  });
+});
+
+describe('--rungs (selectedRungs)', () => {
+  it('absent: null (the whole ladder); present: only those rungs, in ladder order, lowered to the target', () => {
+    expect(selectedRungs(undefined, findExecutionTarget('wasm'), false)).toBeNull();
+    expect(selectedRungs('int2-g64, fp16,int3-g128', findExecutionTarget('wasm'), false)!.map((r) => r.id)).toEqual(['fp16', 'int3-g128', 'int2-g64']);
+    // on snapdragon-cpu int3/int2 lower into Q4_0: the first listed keeps the id, the other is recorded in `from`
+    const sd = selectedRungs('int3-g128,int2-g64', findExecutionTarget('snapdragon-cpu'), false)!;
+    expect(sd).toHaveLength(1);
+    expect(sd[0]!.id).toBe('int3-g128');
+    expect(sd[0]!.from).toEqual(['int2-g64']);
+    expect(sd[0]!.treatment).toEqual({ kind: 'quantized', grid: { bits: 4, groupSize: 32, sym: true } });
+  });
+  it('refuses unknown ids, an empty list, and a list the target runs none of', () => {
+    expect(() => selectedRungs('int5-g64', findExecutionTarget('wasm'), false)).toThrow(/unknown rung int5-g64[\s\S]*/);
+    expect(() => selectedRungs(' , ', findExecutionTarget('wasm'), false)).toThrow(/--rungs is empty/);
+    expect(() => selectedRungs('lr25-int8', findExecutionTarget('snapdragon-cpu'), false)).toThrow(/runs none of the rungs lr25-int8/);
   });
 });

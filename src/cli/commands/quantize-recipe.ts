@@ -13,7 +13,7 @@ import { UsageError } from '../../core/errors.js';
 import { SafetensorsCheckpoint } from '../../formats/safetensors/checkpoint.js';
 import type { MatmulBackend } from '../../kernels/backend.js';
 import { planLadder, type LadderBudget, type LadderPlan } from '../../ladder/ladder-plan.js';
-import { resolveTreatment, treatmentBytes, type LadderRung, type ResolvedTreatment } from '../../ladder/rungs.js';
+import { logicalRungs, resolveTreatment, rungsForTarget, treatmentBytes, type LadderRung, type ResolvedTreatment } from '../../ladder/rungs.js';
 import { findExecutionTarget } from '../../targets/execution-targets.js';
 import type { GridSpec } from '../../qtypes/types.js';
 import type { WhiteningKind } from '../../lowrank/whitening.js';
@@ -38,6 +38,8 @@ export interface RecipeArgs {
   'rank-by'?: 'uniform' | 'sensitivity';
   'sensitivity-samples': number;
   'sensitivity-seqlen': number;
+  /** ladder: the logical rungs to search (ids of logicalRungs), default all. */
+  rungs?: string;
 }
 
 export const isRecipe = (m: CliMethod): m is Recipe => (RECIPES as readonly string[]).includes(m);
@@ -51,6 +53,7 @@ export function checkRecipeArgs(a: RecipeArgs): void {
   only('--rank-by', a['rank-by'] !== undefined && a['rank-by'] !== 'uniform', 'svd');
   only('--target-bpw', a['target-bpw'] !== undefined, 'ladder');
   only('--max-size', a['max-size'] !== undefined, 'ladder');
+  only('--rungs', a.rungs !== undefined, 'ladder');
   if (a.method === 'svd') {
     if (a.ratio === undefined) throw new UsageError('E_SVD_RATIO', '--method svd needs --ratio (fraction of each linear\'s parameters kept)', 'e.g. --ratio 0.8 for a 20 % reduction');
     if (!(a.ratio > 0 && a.ratio <= 1)) throw new UsageError('E_SVD_RATIO', `--ratio must be in (0, 1], got ${a.ratio}`, 'e.g. --ratio 0.8 keeps 80 % of the parameters');
@@ -115,6 +118,21 @@ export function calibrationSubset(cal: CalibrationSample, n: number, T: number):
   return { ids, n: m, T: t };
 }
 
+/**
+ * `--rungs a,b,…`: the logical rungs to search, lowered to the target; null when the flag is absent (the
+ * whole ladder). Unknown ids, or a list of which the target runs none, are refused.
+ */
+export function selectedRungs(list: string | undefined, target: ExecutionTarget, sym: boolean): LadderRung[] | null {
+  if (list === undefined) return null;
+  const all = logicalRungs(sym);
+  const ids = list.split(',').map((x) => x.trim()).filter(Boolean);
+  const unknown = ids.filter((id) => !all.some((r) => r.id === id));
+  if (ids.length === 0 || unknown.length) throw new UsageError('E_LADDER_RUNGS', ids.length ? `unknown rung${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}` : '--rungs is empty', `rungs: ${all.map((r) => r.id).join(', ')}`);
+  const rungs = rungsForTarget(target, sym, all.filter((r) => ids.includes(r.id)));
+  if (rungs.length === 0) throw new UsageError('E_LADDER_RUNGS', `target ${target.id} runs none of the rungs ${ids.join(', ')}`, 'add a rung it runs (fp16 always works)');
+  return rungs;
+}
+
 export async function ladderTreatments(o: {
   dir: string;
   config: LlamaConfig;
@@ -133,7 +151,8 @@ export async function ladderTreatments(o: {
   const model = await loadModel(o.dir, o.backend);
   const reader = await SafetensorsCheckpoint.open(o.dir);
   try {
-    const r = await planLadder({ config: o.config, model, reader, backend: o.backend, target: o.target, sym: o.sym, budget, ...sub, rungs: o.rungs, onProgress: o.onProgress });
+    const rungs = o.rungs ?? selectedRungs(o.args.rungs, o.target, o.sym) ?? undefined;
+    const r = await planLadder({ config: o.config, model, reader, backend: o.backend, target: o.target, sym: o.sym, budget, ...sub, rungs, onProgress: o.onProgress });
     return { treatments: r.treatments, plan: r.plan };
   } finally {
     model.dispose();

@@ -146,6 +146,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('max-size', { type: 'number', describe: 'ladder: budget for the whole checkpoint, MB (10⁶ bytes)' })
       .option('quantizer', { choices: ['gptq', 'rtn', 'awq'] as const, default: 'gptq' as const, describe: 'ladder: the method that solves the quantized tensors of the plan (awq: each block AWQ-scaled on the plan\'s grids first; fp16 and low-rank linears take the scales exactly)' })
       .option('sensitivity-samples', { type: 'number', default: 16, describe: 'ladder, svd --rank-by sensitivity: calibration sequences the sensitivity pass runs (half fit the low-rank rungs, half price every rung)' })
+      .option('rungs', { type: 'string', describe: 'ladder: the rungs to search, comma-separated (default all: fp16,int8,int4-g32,int4-g128,int3-g128,int2-g64,lr50-int8,lr25-int8)' })
       .option('sensitivity-seqlen', { type: 'number', default: 128, describe: 'ladder: tokens per sequence in the sensitivity pass' })
       .option('bits', { alias: 'b', type: 'number', describe: 'Bits per weight: 2, 3, 4 or 8 [default: 4, or the --target grid]' })
       .option('group-size', { alias: 'g', type: 'number', describe: 'Weights per scale along the input dim: 32, 64, 128, or -1 (per channel) [default: 128, or the --target grid]' })
