@@ -27,12 +27,14 @@
 //   variant, calibration; bench:quality's --out folder holds the uniform rows, an earlier run's --keep folder
 //   all of them) · --text wikitext2|brown-heldout (the evaluation text; brown-heldout = fixtures/text/
 //   brown-heldout.txt, in-distribution text brown-llama-7m never trained on) ·
-//   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line)
+//   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line) · --seeds 0,1,2 (quantize every row
+//   that reads calibration data once per calibration seed, ids suffixed -s<seed> beyond seed 0; the verdicts above
+//   use the first seed, and a section compares the methods' mean Δppl / KL over the seeds, with their spread)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cliArgs, dist, formatTable, openEval, parseGridConfigs, repoRoot as root, runQuantize } from './lib/bench-common.mjs';
-import { ladderVerdicts, svdVerdicts, verdictWord } from './lib/ladder-verdict.mjs';
+import { ladderVerdicts, meanOverSeeds, svdVerdicts, verdictWord } from './lib/ladder-verdict.mjs';
 import { pairedBootstrap } from './lib/paired-bootstrap.mjs';
 import { calibratedPerplexity } from './lib/temperature-fit.mjs';
 
@@ -43,7 +45,9 @@ const windowsArg = arg('windows', quick ? '8' : '128');
 const windows = windowsArg === 'all' ? undefined : Number(windowsArg);
 const threads = Number(arg('threads', 2));
 const keep = flag('keep');
-const calib = { samples: Number(arg('calib-samples', quick ? 16 : 128)), seqlen: Number(arg('calib-seqlen', quick ? 128 : 256)), seed: 0 };
+const seeds = list(arg('seeds', '0')).map(Number);
+if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0) || new Set(seeds).size !== seeds.length) throw new Error(`--seeds must list distinct integers ≥ 0 (got ${arg('seeds')})`);
+const calib = { samples: Number(arg('calib-samples', quick ? 16 : 128)), seqlen: Number(arg('calib-seqlen', quick ? 128 : 256)), seed: seeds[0] };
 const sens = { samples: Number(arg('sensitivity-samples', quick ? 2 : 8)), seqlen: Number(arg('sensitivity-seqlen', quick ? 64 : 128)) };
 const budgets = flag('no-ladder') ? [] : list(arg('budgets', '2.5,3.0,3.5,4.0')).map(Number);
 const ladderQuantizers = list(arg('ladder-quantizers', 'gptq,awq'));
@@ -67,8 +71,7 @@ for (const [k, v] of Object.entries({ threads, ...(windows !== undefined ? { win
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer (got ${v})`);
 
 const baselineDir = path.join(root, 'fixtures/models/brown-llama-7m');
-const calibArgs = ['--calib', 'brown', '--calib-samples', String(calib.samples), '--calib-seqlen', String(calib.seqlen), '--seed', String(calib.seed)];
-const common = ['-m', baselineDir, ...calibArgs, '--threads', String(threads)];
+const commonArgs = (seed) => ['-m', baselineDir, '--calib', 'brown', '--calib-samples', String(calib.samples), '--calib-seqlen', String(calib.seqlen), '--seed', String(seed), '--threads', String(threads)];
 const { inspectModel } = await dist('model/inspect-model.js');
 const { paretoPlotSvg } = await dist('report/bench-pareto-plot.js');
 
@@ -82,7 +85,8 @@ if (arg('replot')) {
 }
 
 // ---- the runs ----
-const jobs = [];
+const baseJobs = [];
+const jobs = baseJobs;
 for (const b of budgets)
   for (const q of ladderQuantizers)
     jobs.push({
@@ -119,6 +123,15 @@ if (svdRatios.length && !flag('no-core-check'))
   });
 // uniform rows last: with --reuse they come from bench:quality's checkpoints, which may still be in the making
 for (const { bits, group, sym, name, label, args } of configs) for (const m of methods) jobs.push({ id: `${m}-${name}`, family: m, label, bits, group, sym, args: ['--method', m, ...args] });
+/** Rows that read no calibration data come out the same at any seed: quantized once (seed null). */
+const deterministic = (j) => j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
+const seededJobs = [];
+for (const s of seeds)
+  for (const j of baseJobs) {
+    if (s !== seeds[0] && (deterministic(j) || j.coreCheck)) continue;
+    const det = deterministic(j);
+    seededJobs.push({ ...j, key: j.id, seed: det ? null : s, id: det || s === 0 ? j.id : `${j.id}-s${s}`, label: seeds.length > 1 && !det ? `${j.label} s${s}` : j.label });
+  }
 
 /** A checkpoint for this job in one of the --reuse folders whose provenance matches the job, or null. */
 async function reusable(j) {
@@ -132,7 +145,7 @@ async function reusable(j) {
       continue;
     }
     const c = p.calibration ?? {};
-    const calibOk = c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === calib.seed;
+    const calibOk = c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === (j.seed ?? seeds[0]);
     const readsNoCalibration = j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
     if (!calibOk && !(readsNoCalibration && p.calibration === null)) continue; // plain RTN and plain SVD read none
     let ok;
@@ -157,14 +170,14 @@ const t00 = Date.now();
 const runs = [];
 const failures = [];
 try {
-  for (const [i, j] of jobs.entries()) {
+  for (const [i, j] of seededJobs.entries()) {
     const reused = await reusable(j);
     const dir = reused ?? path.join(outRoot, j.id);
-    process.stderr.write(`[${i + 1}/${jobs.length}] ${reused ? `reusing ${reused} for` : 'quantizing'} ${j.id}… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
+    process.stderr.write(`[${i + 1}/${seededJobs.length}] ${reused ? `reusing ${reused} for` : 'quantizing'} ${j.id}… (${((Date.now() - t00) / 60000).toFixed(1)} min so far)\n`);
     const t0 = Date.now();
     let rep;
     try {
-      rep = reused ? { seconds: null } : runQuantize([...common, ...j.args], dir);
+      rep = reused ? { seconds: null } : runQuantize([...commonArgs(j.seed ?? seeds[0]), ...j.args], dir);
     } catch (e) {
       process.stderr.write(`  FAILED: ${e.message}\n`);
       failures.push({ id: j.id, error: e.message });
@@ -229,8 +242,11 @@ try {
   const header = ['method', 'config', 'ppl', 'Δppl', 'mean KL', 'top-1 %', 'entropy', 'bpw (linears)', 'total MB', 'quant s', 'wall s'];
   const qrows = runs.filter((r) => r.family !== 'svd').sort((a, b) => b.linearBpw - a.linearBpw);
   const srows = runs.filter((r) => r.family === 'svd');
+  // the verdicts below are per checkpoint, at the first seed (and the rows that read no calibration)
+  const primary = runs.filter((r) => r.seed === null || r.seed === seeds[0]);
+  const psrows = srows.filter((r) => primary.includes(r));
   console.log(`brown-llama-7m · ${evalText.name} ctx 256 · ${evalWindows} windows (${scoredTokens} tokens) · dequantized-fp32 reference forward · FP16 ppl ${baselinePpl.toFixed(3)}`);
-  console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${calib.seed} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer ${ladderQuantizers.join(' | ')}`);
+  console.log(`calibration: brown, ${calib.samples} samples × ${calib.seqlen} tokens, seed ${seeds.join(', ')} (every method); ladder sensitivity pass: ${sens.samples} × ${sens.seqlen} tokens; ladder = --target wasm --quantizer ${ladderQuantizers.join(' | ')}`);
   console.log('bpw (linears) = stored bytes of the block linears (codes + scales + zeros, low-rank factors, dense) × 8 / their n·k, read from each written checkpoint; total MB = every tensor (embedding and head fp16); quant s = the quantize report\'s time, wall s = the whole edgeq quantize process (the ladder\'s sensitivity pass included)');
   console.log('entropy = mean entropy (nats) of the next-token distribution; Δppl intervals below: paired bootstrap over the windows (2000 resamples, seed 1)');
   console.log(`FP16 ppl with its logits ÷ T (flattened for T > 1): ${baselinePplAtTemperature.filter(([T]) => T !== 1).map(([T, p]) => `T ${T}: ${p.toFixed(3)}`).join(' · ')}`);
@@ -238,7 +254,7 @@ try {
 
   // ---- verdicts ----
   const asRow = (r) => ({ id: r.id, method: r.family, bpw: r.linearBpw, deltaPpl: r.deltaPpl, meanKl: r.meanKl, budget: r.budget });
-  const lv = ladderVerdicts(runs.filter((r) => r.family === 'ladder').map(asRow), runs.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asRow));
+  const lv = ladderVerdicts(primary.filter((r) => r.family === 'ladder').map(asRow), primary.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asRow));
   const byId = new Map(runs.map((r) => [r.id, r]));
   const tokensPerWindow = scoredTokens / evalWindows;
   const interval = (series, stat) => {
@@ -266,10 +282,10 @@ try {
         (bk ? `KL ${v.meanKl.toExponential(3)} vs ${bk.id} ${bk.meanKl.toExponential(3)} → ${verdictWord(v.passKl)}` : 'KL: n/a'),
     );
   }
-  const sv = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.deltaPpl, meanKl: r.meanKl })));
+  const sv = svdVerdicts(psrows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.deltaPpl, meanKl: r.meanKl })));
   for (const v of sv) {
-    const row = srows.find((r) => !r.factorBits && r.ratio === v.ratio && r.variant === v.whitening);
-    const plain = srows.find((r) => !r.factorBits && r.ratio === v.ratio && r.variant === 'plain');
+    const row = psrows.find((r) => !r.factorBits && r.ratio === v.ratio && r.variant === v.whitening);
+    const plain = psrows.find((r) => !r.factorBits && r.ratio === v.ratio && r.variant === 'plain');
     if (row && plain && v.ratioVsPlain !== null) v.ratioCi = interval([baselineWindowNll, row.windowNll, plain.windowNll], ([pb, pv, pp]) => (pv - pb) / (pp - pb));
   }
   if (sv.length) console.log('\nSVD variants vs plain SVD with the same rank ratio for every linear (fp16 factors): Δppl ratio, target ≤ 0.5 for the whitened ones');
@@ -291,10 +307,29 @@ try {
   );
   for (const line of formatTable([['method', 'config', 'T', 'calibrated ppl', 'calibrated Δppl', 'Δppl'], ...[...qrows, ...srows].map((r) => [r.family, r.label, String(r.calibrated.T), r.calibrated.ppl.toFixed(3), r.calibrated.deltaPpl.toFixed(3), r.deltaPpl.toFixed(3)])], [0, 1])) console.log(`  ${line}`);
   const asCal = (r) => ({ ...asRow(r), deltaPpl: r.calibrated.deltaPpl });
-  const lvCal = ladderVerdicts(runs.filter((r) => r.family === 'ladder').map(asCal), runs.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asCal));
+  const lvCal = ladderVerdicts(primary.filter((r) => r.family === 'ladder').map(asCal), primary.filter((r) => ['rtn', 'gptq', 'awq'].includes(r.family)).map(asCal));
   for (const v of lvCal) if (v.bestUniformByPpl) console.log(`  ${v.id} (≤ ${v.budget}): calibrated Δppl ${v.deltaPpl.toFixed(3)} vs ${v.bestUniformByPpl.id} ${v.bestUniformByPpl.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}`);
-  const svCal = svdVerdicts(srows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.calibrated.deltaPpl, meanKl: r.meanKl })));
+  const svCal = svdVerdicts(psrows.filter((r) => !r.factorBits).map((r) => ({ ratio: r.ratio, whitening: r.variant, deltaPpl: r.calibrated.deltaPpl, meanKl: r.meanKl })));
   for (const v of svCal) if (v.whitened) console.log(`  SVD ${v.reduction} %: ${v.whitening} calibrated Δppl ${v.deltaPpl.toFixed(3)} vs plain ${v.plainDeltaPpl?.toFixed(3) ?? '—'} → ×${v.ratioVsPlain?.toFixed(3) ?? '—'} ${verdictWord(v.pass)}`);
+
+  let acrossSeeds;
+  if (seeds.length > 1) {
+    const seeded = runs.filter((r) => r.family !== 'svd' || !r.factorBits);
+    const plainRows = meanOverSeeds(seeded.map((r) => ({ ...asRow(r), key: r.key, seed: r.seed, family: r.family })));
+    const calRows = meanOverSeeds(seeded.map((r) => ({ ...asCal(r), key: r.key, seed: r.seed, family: r.family })));
+    const pm = (m, sd, d = 3) => `${m.toFixed(d)}${sd === null ? '' : ` ± ${sd.toFixed(d)}`}`;
+    console.log(`
+across calibration seeds ${seeds.join(', ')} (mean ± sample sd over each method's checkpoints; rows that read no calibration once):`);
+    for (const line of formatTable([['row', 'Δppl per seed', 'Δppl', 'calibrated Δppl', 'mean KL'], ...plainRows.map((r, i) => [r.id, r.deltaPplValues.map((x) => x.toFixed(2)).join(' / '), pm(r.deltaPpl, r.deltaPplSd), pm(calRows[i].deltaPpl, calRows[i].deltaPplSd), pm(r.meanKl, r.meanKlSd, 5)])], [0, 1])) console.log(`  ${line}`);
+    const isUniform = (r) => ['rtn', 'gptq', 'awq'].includes(r.family);
+    const lvm = ladderVerdicts(plainRows.filter((r) => r.family === 'ladder'), plainRows.filter(isUniform));
+    const lvmCal = ladderVerdicts(calRows.filter((r) => r.family === 'ladder'), calRows.filter(isUniform));
+    for (const [i, v] of lvm.entries()) {
+      const c = lvmCal[i];
+      if (v.bestUniformByPpl) console.log(`  ${v.id}: mean Δppl ${v.deltaPpl.toFixed(3)} vs ${v.bestUniformByPpl.id} ${v.bestUniformByPpl.deltaPpl.toFixed(3)} → ${verdictWord(v.passPpl)}; calibrated ${c.deltaPpl.toFixed(3)} vs ${c.bestUniformByPpl.id} ${c.bestUniformByPpl.deltaPpl.toFixed(3)} → ${verdictWord(c.passPpl)}; KL ${verdictWord(v.passKl)}`);
+    }
+    acrossSeeds = { seeds, rows: plainRows.map((r, i) => ({ id: r.id, seeds: r.seeds, deltaPplValues: r.deltaPplValues, deltaPpl: r.deltaPpl, deltaPplSd: r.deltaPplSd, calibratedDeltaPpl: calRows[i].deltaPpl, calibratedDeltaPplSd: calRows[i].deltaPplSd, meanKl: r.meanKl, meanKlSd: r.meanKlSd, bpw: r.bpw })), ladderVerdicts: lvm, calibratedLadderVerdicts: lvmCal };
+  }
 
   let core;
   if (checkRun?.core) {
@@ -309,7 +344,7 @@ try {
   if (keep) console.log(`checkpoints kept in ${outRoot}`);
   const clean = runs.map(({ dir, windowNll: _w, windowNllAtT: _wt, ...r }) => ({ ...r, dir: keep ? dir : undefined }));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, baselineEntropy, baselinePplAtTemperature, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, calibrated: { baseline: baseCal, ladderVerdicts: lvCal, svdVerdicts: svCal }, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'ladder', model: 'brown-llama-7m', text: textId, ctx: 256, windows: evalWindows, scoredTokens, eval: 'dequantized-fp32 reference', baselinePpl, baselineEntropy, baselinePplAtTemperature, fp16Bytes, calibration: { name: 'brown', ...calib }, sensitivity: sens, quick, minutes: (Date.now() - t00) / 60000, rows: clean, ladderVerdicts: lv, svdVerdicts: sv, calibrated: { baseline: baseCal, ladderVerdicts: lvCal, svdVerdicts: svCal }, acrossSeeds, coreCheck: core, failures, plot: path.relative(root, svgFile) })}`,
   );
 } finally {
   if (!keep) fs.rmSync(outRoot, { recursive: true, force: true });

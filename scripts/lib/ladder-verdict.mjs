@@ -59,3 +59,40 @@ export function svdVerdicts(rows, target = 0.5) {
 
 /** PASS / FAIL / n/a for a boolean-or-null verdict. */
 export const verdictWord = (v) => (v === null || v === undefined ? 'n/a' : v ? 'PASS' : 'FAIL');
+
+/**
+ * Rows of one method × configuration quantized at several calibration seeds (same `key`) → one row per key with
+ * the mean Δppl and mean KL over its seeds, their values and sample standard deviations (null for one seed).
+ * A deterministic row (plain RTN, plain SVD: seed null) counts once. bpw is the largest over the seeds (a
+ * ladder's plan, and so its size, may differ by seed); every other field comes from the group's first row.
+ * The across-seed spread is what a single checkpoint's window bootstrap cannot see: another calibration draw
+ * gives another quantization.
+ * @param {(Row & { key: string, seed: number | null })[]} rows
+ */
+export function meanOverSeeds(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    if (!groups.has(r.key)) groups.set(r.key, []);
+    groups.get(r.key).push(r);
+  }
+  const stat = (v) => {
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : null;
+    return { mean, sd };
+  };
+  return [...groups.values()].map((g) => {
+    const dp = g.map((r) => r.deltaPpl);
+    const kl = g.map((r) => r.meanKl);
+    return {
+      ...g[0],
+      id: g[0].key,
+      seeds: g.map((r) => r.seed),
+      deltaPplValues: dp,
+      deltaPpl: stat(dp).mean,
+      deltaPplSd: stat(dp).sd,
+      meanKl: stat(kl).mean,
+      meanKlSd: stat(kl).sd,
+      bpw: Math.max(...g.map((r) => r.bpw)),
+    };
+  });
+}

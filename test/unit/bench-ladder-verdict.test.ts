@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript module of the benchmark scripts (no type declarations)
-import { ladderVerdicts, svdVerdicts, verdictWord } from '../../scripts/lib/ladder-verdict.mjs';
+import { ladderVerdicts, meanOverSeeds, svdVerdicts, verdictWord } from '../../scripts/lib/ladder-verdict.mjs';
 
 const U = [
   { id: 'rtn-w4', method: 'rtn', bpw: 4.25, deltaPpl: 10, meanKl: 0.02 },
@@ -96,5 +96,30 @@ describe('svdVerdicts', () => {
 
   it('verdictWord', () => {
     expect([true, false, null].map(verdictWord)).toEqual(['PASS', 'FAIL', 'n/a']);
+  });
+});
+
+describe('meanOverSeeds', () => {
+  it('averages each key over its seeds (sample sd), keeps deterministic rows once, takes the largest bpw', () => {
+    const rows = meanOverSeeds([
+      { key: 'ladder-2.5', id: 'ladder-2.5', method: 'ladder', seed: 0, bpw: 2.49, budget: 2.5, deltaPpl: 4, meanKl: 0.04 },
+      { key: 'ladder-2.5', id: 'ladder-2.5-s1', method: 'ladder', seed: 1, bpw: 2.498, budget: 2.5, deltaPpl: 8, meanKl: 0.05 },
+      { key: 'ladder-2.5', id: 'ladder-2.5-s2', method: 'ladder', seed: 2, bpw: 2.495, budget: 2.5, deltaPpl: 12, meanKl: 0.06 },
+      { key: 'rtn-w2', id: 'rtn-w2', method: 'rtn', seed: null, bpw: 2.375, deltaPpl: 11, meanKl: 0.1 },
+    ]);
+    expect(rows).toHaveLength(2);
+    const l = rows[0];
+    expect(l.id).toBe('ladder-2.5');
+    expect(l.seeds).toEqual([0, 1, 2]);
+    expect(l.deltaPplValues).toEqual([4, 8, 12]);
+    expect(l.deltaPpl).toBeCloseTo(8, 12);
+    expect(l.deltaPplSd).toBeCloseTo(4, 12); // sqrt(((−4)² + 0 + 4²) / 2)
+    expect(l.meanKl).toBeCloseTo(0.05, 12);
+    expect(l.bpw).toBe(2.498);
+    expect(l.budget).toBe(2.5);
+    expect(rows[1]).toMatchObject({ id: 'rtn-w2', seeds: [null], deltaPpl: 11, deltaPplSd: null });
+    // the means feed ladderVerdicts like any row
+    const v = ladderVerdicts([l], [rows[1]]);
+    expect(v[0].passPpl).toBe(true);
   });
 });
