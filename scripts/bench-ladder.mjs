@@ -73,6 +73,8 @@ for (const [k, v] of Object.entries({ threads, ...(windows !== undefined ? { win
 const baselineDir = path.join(root, 'fixtures/models/brown-llama-7m');
 const commonArgs = (seed) => ['-m', baselineDir, '--calib', 'brown', '--calib-samples', String(calib.samples), '--calib-seqlen', String(calib.seqlen), '--seed', String(seed), '--threads', String(threads)];
 const { inspectModel } = await dist('model/inspect-model.js');
+const { rungsForTarget } = await dist('ladder/rungs.js');
+const { findExecutionTarget } = await dist('targets/execution-targets.js');
 const { paretoPlotSvg } = await dist('report/bench-pareto-plot.js');
 
 // --replot FILE: redraw the SVG from the BENCH_JSON line of an earlier run's output, nothing else
@@ -133,6 +135,10 @@ for (const s of seeds)
     seededJobs.push({ ...j, key: j.id, seed: det ? null : s, id: det || s === 0 ? j.id : `${j.id}-s${s}`, label: seeds.length > 1 && !det ? `${j.label} s${s}` : j.label });
   }
 
+/** The plan searched the whole ladder (not a `--rungs` subset): its rung ids are the wasm target's. */
+const wholeLadder = rungsForTarget(findExecutionTarget('wasm'), false).map((r) => r.id).join(',');
+const sameRungs = (rungs) => Array.isArray(rungs) && rungs.map((r) => r.id).join(',') === wholeLadder;
+
 /** A checkpoint for this job in one of the --reuse folders whose provenance matches the job, or null. */
 async function reusable(j) {
   for (const root of reuseDirs) {
@@ -149,7 +155,7 @@ async function reusable(j) {
     const readsNoCalibration = j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
     if (!calibOk && !(readsNoCalibration && p.calibration === null)) continue; // plain RTN and plain SVD read none
     let ok;
-    if (j.family === 'ladder') ok = p.method === 'ladder' && (p.quantizer ?? 'gptq') === j.quantizer && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
+    if (j.family === 'ladder') ok = p.method === 'ladder' && (p.quantizer ?? 'gptq') === j.quantizer && sameRungs(p.ladder?.rungs) && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
     else if (j.family === 'svd') ok = p.method === 'svd' && p.svd?.ratio === j.ratio && p.svd?.whitening === j.whitening && (p.svd?.rankBy ?? 'uniform') === (j.rankBy ?? 'uniform') && (p.svd?.factorBits ?? 16) === (j.factorBits ?? 16);
     else ok = p.method === j.family && p.bits === j.bits && p.groupSize === j.group && !!p.sym === j.sym && !p.options?.imatrix;
     if (ok) return dir;
