@@ -171,6 +171,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .example('$0 quantize --method awq --bits 4 --format autoawq -o out/brown-awq4-hf', 'an AutoAWQ GEMM folder for transformers/vLLM')
       .example('$0 quantize -m stories260K --method rtn --bits 4 -g 32 --fallback --dry-run', 'show the plan only')
       .example('$0 quantize --method ladder --target-bpw 3 -o out/brown-ladder3', 'a type per linear (fp16 … int2, low rank) at 3 bits per weight, chosen by measured sensitivity')
+      .example('$0 quantize --method ladder --target-bpw 2.5 --rungs fp16,int8,int4-g128,int3-g128,int2-g64 --dry-run', 'the ladder over quantized rungs only (no low rank), plan printed')
       .example('$0 quantize --method ladder --max-size 5 --target snapdragon-cpu --dry-run', 'the ladder over Q4_0/Q8_0/F16 only, under 5 MB; print the plan')
       .example('$0 quantize --method svd --ratio 0.8 --factor-bits 8 -o out/brown-svd80', 'SVD-LLM low rank keeping 80 % of the parameters, int8 factors')
       .example('$0 quantize --method gptq --bits 4 -o out/gptq4 --resume', 'continue an interrupted run (kill -9, Ctrl-C) from its last finished block') as Argv<QuantizeArgs>,
