@@ -18,6 +18,7 @@ import { quantizeRtnFake } from '../../src/pipeline/fake-quant.js';
 import { awqTransformBlock } from '../../src/quantizers/awq.js';
 import { gramAccumulate, gramOutputMse, searchClip, searchClipGram } from '../../src/quantizers/awq-scale.js';
 import type { GridSpec } from '../../src/qtypes/types.js';
+import { maxErrorOverRms } from '../helpers/compare-arrays.js';
 import { seededRng } from '../helpers/upstream-unpack.js';
 
 const config = parseModelConfig({
@@ -117,13 +118,7 @@ describe('AWQ v_proj→o_proj under GQA', () => {
     expect(scaled).toBeGreaterThan(0);
     // the function is unchanged
     const ref = blockOutput(block, acts);
-    const out = blockOutput(transformed, acts);
-    let refRms = 0;
-    for (const v of ref) refRms += v * v;
-    refRms = Math.sqrt(refRms / ref.length);
-    let maxRel = 0;
-    for (let i = 0; i < ref.length; i++) maxRel = Math.max(maxRel, Math.abs(out[i]! - ref[i]!) / refRms);
-    expect(maxRel).toBeLessThan(1e-4);
+    expect(maxErrorOverRms(blockOutput(transformed, acts), ref)).toBeLessThan(1e-4);
   });
 });
 

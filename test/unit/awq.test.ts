@@ -15,6 +15,7 @@ import { freeBlockWeights, toBlockWeights, type BlockF32 } from '../../src/pipel
 import { quantizeRtnFake } from '../../src/pipeline/fake-quant.js';
 import { awqTransformBlock } from '../../src/quantizers/awq.js';
 import type { GridSpec } from '../../src/qtypes/types.js';
+import { maxErrorOverRms } from '../helpers/compare-arrays.js';
 import { seededRng } from '../helpers/upstream-unpack.js';
 
 const config = parseModelConfig({
@@ -132,13 +133,7 @@ describe('awqTransformBlock on a synthetic block with outlier channels', () => {
     expect(mse(transformed.linears.q_proj.w, block.linears.q_proj.w)).toBeGreaterThan(0);
     expect(mse(transformed.inputNorm, block.inputNorm)).toBeGreaterThan(0);
     // ... but the function did not
-    const out = blockOutput(transformed, acts);
-    let maxRel = 0;
-    let refRms = 0;
-    for (let i = 0; i < ref.length; i++) refRms += ref[i]! ** 2;
-    refRms = Math.sqrt(refRms / ref.length);
-    for (let i = 0; i < ref.length; i++) maxRel = Math.max(maxRel, Math.abs(out[i]! - ref[i]!) / refRms);
-    expect(maxRel).toBeLessThan(1e-4);
+    expect(maxErrorOverRms(blockOutput(transformed, acts), ref)).toBeLessThan(1e-4);
   });
 });
 
@@ -180,13 +175,7 @@ describe('awqTransformBlock with unquantized linears (a ladder\'s fp16 or low-ra
     // … while the quantized ones were clipped
     expect(mse(clipped.linears.o_proj.w, unclipped.linears.o_proj.w)).toBeGreaterThan(0);
     // folding alone (no clip) keeps the fp function, dense linears included
-    const out = blockOutput(unclipped, acts);
-    let refRms = 0;
-    for (const v of ref) refRms += v * v;
-    refRms = Math.sqrt(refRms / ref.length);
-    let maxRel = 0;
-    for (let i = 0; i < ref.length; i++) maxRel = Math.max(maxRel, Math.abs(out[i]! - ref[i]!) / refRms);
-    expect(maxRel).toBeLessThan(1e-4);
+    expect(maxErrorOverRms(blockOutput(unclipped, acts), ref)).toBeLessThan(1e-4);
     // and quantizing the others after AWQ beats quantizing them plainly
     expect(mse(blockOutput(rtnSome(clipped, dense), acts), ref)).toBeLessThan(mse(blockOutput(rtnSome(block, dense), acts), ref));
   });
