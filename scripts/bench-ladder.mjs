@@ -27,7 +27,8 @@
 //   variant, calibration; bench:quality's --out folder holds the uniform rows, an earlier run's --keep folder
 //   all of them) · --text wikitext2|brown-heldout (the evaluation text; brown-heldout = fixtures/text/
 //   brown-heldout.txt, in-distribution text brown-llama-7m never trained on) ·
-//   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line) · --seeds 0,1,2 (quantize every row
+//   --replot OUTPUT.txt (redraw the SVG from an earlier run's BENCH_JSON line) · --extra DIR[,DIR…] (evaluate these
+//   checkpoints too, as rows of their own named by folder, in no verdict: e.g. a `--rungs` ladder) · --seeds 0,1,2 (quantize every row
 //   that reads calibration data once per calibration seed, ids suffixed -s<seed> beyond seed 0; the verdicts above
 //   use the first seed, and a section compares the methods' mean Δppl / KL over the seeds, with their spread)
 import fs from 'node:fs';
@@ -125,8 +126,10 @@ if (svdRatios.length && !flag('no-core-check'))
   });
 // uniform rows last: with --reuse they come from bench:quality's checkpoints, which may still be in the making
 for (const { bits, group, sym, name, label, args } of configs) for (const m of methods) jobs.push({ id: `${m}-${name}`, family: m, label, bits, group, sym, args: ['--method', m, ...args] });
+for (const d of arg('extra') ? list(arg('extra')) : []) if (!fs.existsSync(path.join(d, 'model.safetensors'))) throw new Error(`--extra: no checkpoint (model.safetensors) in ${d}`);
+for (const d of arg('extra') ? list(arg('extra')) : []) baseJobs.push({ id: path.basename(path.resolve(d)), family: 'extra', label: path.basename(path.resolve(d)), extraDir: path.resolve(d) });
 /** Rows that read no calibration data come out the same at any seed: quantized once (seed null). */
-const deterministic = (j) => j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
+const deterministic = (j) => j.family === 'rtn' || j.family === 'extra' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
 const seededJobs = [];
 for (const s of seeds)
   for (const j of baseJobs) {
@@ -141,6 +144,7 @@ const sameRungs = (rungs) => Array.isArray(rungs) && rungs.map((r) => r.id).join
 
 /** A checkpoint for this job in one of the --reuse folders whose provenance matches the job, or null. */
 async function reusable(j) {
+  if (j.extraDir) return fs.existsSync(path.join(j.extraDir, 'model.safetensors')) ? j.extraDir : null;
   for (const root of reuseDirs) {
     const dir = path.join(root, j.id);
     if (!fs.existsSync(path.join(dir, 'model.safetensors'))) continue;
@@ -362,6 +366,7 @@ function writePlot(runs, evalWindows, baselinePpl) {
     { id: 'rtn', label: 'RTN', color: '#d73027', shape: 'circle' },
     { id: 'gptq', label: 'GPTQ', color: '#4575b4', shape: 'square' },
     { id: 'awq', label: 'AWQ', color: '#fdae61', shape: 'circle' },
+    { id: 'extra', label: 'other (--extra)', color: '#888888', shape: 'circle' },
     { id: 'ladder', label: 'ladder (GPTQ, wasm)', color: '#1a9850', shape: 'diamond' },
     { id: 'ladder-awq', label: 'ladder (AWQ, wasm)', color: '#a6d96a', shape: 'diamond' },
     { id: 'ladder-rtn', label: 'ladder (RTN, wasm)', color: '#006837', shape: 'diamond' },
