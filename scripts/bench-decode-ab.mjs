@@ -8,12 +8,9 @@
 // paired ratio to the first build (median and interquartile range of the per-round ratios), and one BENCH_JSON line.
 // The builds must read the packed layout this tree's dist/ writes (checked: PACKED_LAYOUT).
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliArgs, dist } from './lib/bench-common.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (p) => import(path.join(root, 'dist', p));
-const args = process.argv.slice(2);
-const arg = (n, d) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
+const { arg } = cliArgs();
 const files = arg('wasm', '').split(',').filter(Boolean).map((f) => path.resolve(f));
 const modelDir = arg('model');
 if (files.length < 2 || !modelDir) {

@@ -88,8 +88,7 @@ if (arg('replot')) {
 }
 
 // ---- the runs ----
-const baseJobs = [];
-const jobs = baseJobs;
+const jobs = [];
 for (const b of budgets)
   for (const q of ladderQuantizers)
     jobs.push({
@@ -126,15 +125,17 @@ if (svdRatios.length && !flag('no-core-check'))
   });
 // uniform rows last: with --reuse they come from bench:quality's checkpoints, which may still be in the making
 for (const { bits, group, sym, name, label, args } of configs) for (const m of methods) jobs.push({ id: `${m}-${name}`, family: m, label, bits, group, sym, args: ['--method', m, ...args] });
-for (const d of arg('extra') ? list(arg('extra')) : []) if (!fs.existsSync(path.join(d, 'model.safetensors'))) throw new Error(`--extra: no checkpoint (model.safetensors) in ${d}`);
-for (const d of arg('extra') ? list(arg('extra')) : []) baseJobs.push({ id: path.basename(path.resolve(d)), family: 'extra', label: path.basename(path.resolve(d)), extraDir: path.resolve(d) });
+for (const d of arg('extra') ? list(arg('extra')).map((x) => path.resolve(x)) : []) {
+  if (!fs.existsSync(path.join(d, 'model.safetensors'))) throw new Error(`--extra: no checkpoint (model.safetensors) in ${d}`);
+  jobs.push({ id: path.basename(d), family: 'extra', label: path.basename(d), extraDir: d });
+}
 /** Rows that read no calibration data come out the same at any seed: quantized once (seed null). */
 const deterministic = (j) => j.family === 'rtn' || j.family === 'extra' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
 const seededJobs = [];
 for (const s of seeds)
-  for (const j of baseJobs) {
-    if (s !== seeds[0] && (deterministic(j) || j.coreCheck)) continue;
+  for (const j of jobs) {
     const det = deterministic(j);
+    if (s !== seeds[0] && (det || j.coreCheck)) continue;
     seededJobs.push({ ...j, key: j.id, seed: det ? null : s, id: det || s === 0 ? j.id : `${j.id}-s${s}`, label: seeds.length > 1 && !det ? `${j.label} s${s}` : j.label });
   }
 
@@ -144,7 +145,7 @@ const sameRungs = (rungs) => Array.isArray(rungs) && rungs.map((r) => r.id).join
 
 /** A checkpoint for this job in one of the --reuse folders whose provenance matches the job, or null. */
 async function reusable(j) {
-  if (j.extraDir) return fs.existsSync(path.join(j.extraDir, 'model.safetensors')) ? j.extraDir : null;
+  if (j.extraDir) return j.extraDir; // checked when the options were read
   for (const root of reuseDirs) {
     const dir = path.join(root, j.id);
     if (!fs.existsSync(path.join(dir, 'model.safetensors'))) continue;
@@ -156,8 +157,7 @@ async function reusable(j) {
     }
     const c = p.calibration ?? {};
     const calibOk = c.name === 'brown' && c.samples === calib.samples && c.seqlen === calib.seqlen && c.seed === (j.seed ?? seeds[0]);
-    const readsNoCalibration = j.family === 'rtn' || (j.family === 'svd' && j.whitening === 'plain' && j.rankBy !== 'sensitivity');
-    if (!calibOk && !(readsNoCalibration && p.calibration === null)) continue; // plain RTN and plain SVD read none
+    if (!calibOk && !(deterministic(j) && p.calibration === null)) continue; // plain RTN and plain SVD read none
     let ok;
     if (j.family === 'ladder') ok = p.method === 'ladder' && (p.quantizer ?? 'gptq') === j.quantizer && sameRungs(p.ladder?.rungs) && p.ladder?.sensitivity?.samples === sens.samples && Math.abs((8 * p.ladder.budgetBytes) / p.ladder.params - j.budget) < 0.01;
     else if (j.family === 'svd') ok = p.method === 'svd' && p.svd?.ratio === j.ratio && p.svd?.whitening === j.whitening && (p.svd?.rankBy ?? 'uniform') === (j.rankBy ?? 'uniform') && (p.svd?.factorBits ?? 16) === (j.factorBits ?? 16);

@@ -1,6 +1,6 @@
-// Helpers shared by the quality benchmarks (scripts/bench-quality.mjs, scripts/bench-ladder.mjs): option
-// parsing, `edgeq quantize … --json` through the CLI, the evaluation set-up (wasm backend, FP16 baseline,
-// tokenized evaluation text), the --configs parser and a plain-text table.
+// Helpers shared by the benchmarks (scripts/bench-quality.mjs, scripts/bench-ladder.mjs; scripts/bench-decode-ab.mjs
+// uses the option parsing and dist/ import only): option parsing, `edgeq quantize … --json` through the CLI, the
+// evaluation set-up (wasm backend, FP16 baseline, tokenized evaluation text), the --configs parser and a table.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

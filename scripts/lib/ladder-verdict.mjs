@@ -81,17 +81,18 @@ export function meanOverSeeds(rows) {
     return { mean, sd };
   };
   return [...groups.values()].map((g) => {
-    const dp = g.map((r) => r.deltaPpl);
-    const kl = g.map((r) => r.meanKl);
+    const dpValues = g.map((r) => r.deltaPpl);
+    const dp = stat(dpValues);
+    const kl = stat(g.map((r) => r.meanKl));
     return {
       ...g[0],
       id: g[0].key,
       seeds: g.map((r) => r.seed),
-      deltaPplValues: dp,
-      deltaPpl: stat(dp).mean,
-      deltaPplSd: stat(dp).sd,
-      meanKl: stat(kl).mean,
-      meanKlSd: stat(kl).sd,
+      deltaPplValues: dpValues,
+      deltaPpl: dp.mean,
+      deltaPplSd: dp.sd,
+      meanKl: kl.mean,
+      meanKlSd: kl.sd,
       bpw: Math.max(...g.map((r) => r.bpw)),
     };
   });

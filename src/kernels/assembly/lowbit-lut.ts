@@ -145,6 +145,9 @@ function lutBlock(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usiz
 // planes are combined by Horner's rule in the i16 accumulators themselves (highest plane first, accumulators doubled before each
 // plane; wrapping adds, exact modulo 2^16 and the totals are below it), and de-interleaved and widened to
 // int32 once per block. Same integers as lutBlock's per-plane widening, bit for bit.
+// Its inner loop is lutBlock's, written out a second time on purpose: AssemblyScript has no multi-value return, and
+// an @inline helper taking the per-plane reset/doubling as a shift left Binaryen emitting shifts by a constant 0 in
+// both hot loops (session 7). Keep the two loops in step.
 @inline function lutBlockShort(w: usize, tp: usize, nj: i32, bits: i32, sym: bool, meta: usize, hL: f32, hX: f32, yp: usize): void {
   const m4 = i8x16.splat(0x0f);
   const planeBytes = <usize>nj * 16;
